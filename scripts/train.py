@@ -1,0 +1,19 @@
+"""Train one experiment: `python scripts/train.py +experiment=cnn` (or regression, binary, multiclass)."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> None:
+    # Imported here so that `--help` and `--cfg job` answer without loading torch and Lightning.
+    from trainkit.cli import run_or_explain
+    from trainkit.run import train
+
+    run_or_explain(train, cfg)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Keep the console readable: one copy of each log line and no advice that does not apply."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+# Warnings that do not apply to this template's runs.
+IRRELEVANT_WARNINGS = (
+    # Epoch-level values are logged at epoch end; the step logging interval does not limit them.
+    r"The number of training batches .* is smaller than the logging interval",
+    # A deprecation inside Lightning itself, not in user code.
+    r".*isinstance\(treespec, LeafSpec\)",
+)
+
+
+class _DropAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "💡 Tip" not in str(record.msg)
+
+
+def tidy_console() -> None:
+    """Route Lightning's log lines through the root handlers (Hydra's console and file) only once."""
+    import lightning  # noqa: F401  (its import installs the handler removed below)
+
+    root = logging.getLogger()
+    lightning_logger = logging.getLogger("lightning")
+    if root.handlers:
+        for handler in list(lightning_logger.handlers):
+            lightning_logger.removeHandler(handler)
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).addFilter(_DropAdverts())
+    for handler in root.handlers:
+        handler.addFilter(_DropAdverts())
+    for pattern in IRRELEVANT_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)

@@ -1,0 +1,72 @@
+"""What a run leaves for people: summary.json, the HPARAMS tab and the final console table."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+HPARAM_PREFIX = "hparams/"
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> {"a.b.c": value} with values TensorBoard accepts (numbers, str, bool)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif value is None or isinstance(value, (list, tuple)):
+            flat[name] = str(value)
+        elif isinstance(value, (bool, int, float, str)):
+            flat[name] = value
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def log_hparams(writer: Any, params: Mapping[str, Any], metrics: Mapping[str, float], step: int) -> None:
+    """Fill TensorBoard's HPARAMS tab: the flattened config and the run's final metrics.
+
+    The metrics are written as scalars `hparams/<name>` (their values, at the last step) and
+    named in the experiment summary, which is how the hparams plugin finds them.
+    """
+    from torch.utils.tensorboard.summary import hparams
+
+    tagged = {f"{HPARAM_PREFIX}{k}": float(v) for k, v in metrics.items()}
+    experiment, session_start, session_end = hparams(dict(params), tagged)
+    file_writer = writer._get_file_writer()
+    for summary in (experiment, session_start, session_end):
+        file_writer.add_summary(summary)
+    for tag, value in tagged.items():
+        writer.add_scalar(tag, value, global_step=step)
+    writer.flush()
+
+
+def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
+    """Write summary.json atomically, so a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, allow_nan=True) + "\n")
+    os.replace(tmp, path)
+
+
+def print_summary(summary: Mapping[str, Any], run_dir: Path) -> None:
+    """A short table: each metric on val (best epoch), test and the trivial baseline."""
+    from rich.console import Console
+    from rich.table import Table
+
+    metrics, baseline = summary.get("metrics", {}), summary.get("baseline", {})
+    names = sorted({k.split("/", 1)[1] for k in [*metrics, *baseline] if "/" in k})
+    table = Table(title=f"{summary.get('experiment')}: {summary.get('status')} "
+                  f"({summary.get('stop_reason')}, {summary.get('epochs_completed')} epochs)")
+    for column in ("metric", "val (best epoch)", "test (best ckpt)", "baseline (test)"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name in names:
+        cells = [metrics.get(f"val/{name}"), metrics.get(f"test/{name}"), baseline.get(f"test/{name}")]
+        table.add_row(name, *("-" if v is None else f"{v:.4f}" for v in cells))
+    console = Console()
+    console.print(table)
+    console.print(f"Run directory: {run_dir}")

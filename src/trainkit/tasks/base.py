@@ -1,0 +1,151 @@
+"""The shared LightningModule: exact epoch losses, whole-split metrics, optimizer and schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, MetricCollection
+
+STAGES = ("train", "val", "test")
+PROGRESS_BAR_KEYS = {"loss", "acc", "r2"}
+
+
+class Task(L.LightningModule):
+    """Wraps a plain `net`; subclasses define the loss per sample and the metrics.
+
+    Every epoch-level loss is sum(w_i * l_i) / sum(w_i) over the whole split (w_i = 1 unless
+    class weights are set): the same number whatever the batch size. Metrics are torchmetrics
+    objects updated every step and computed once at the end of the epoch.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        monitor: str = "val/loss",
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.monitor = monitor
+        # All metric state lives in one child, `meters` (so it moves and syncs with the module);
+        # the dicts below are fast views of it. nan_strategy="disable": a NaN loss must show as
+        # NaN, and checking for one would cost a host sync every step.
+        self.meters = nn.ModuleDict()
+        self.epoch_loss: dict[str, MeanMetric] = {}
+        self.metrics: dict[str, MetricCollection] = {}
+        for stage in STAGES:
+            self.epoch_loss[stage] = MeanMetric(nan_strategy="disable")
+            self.metrics[stage] = self.build_metrics()
+            self.meters[f"{stage}_loss"] = self.epoch_loss[stage]
+            self.meters[f"{stage}_metrics"] = self.metrics[stage]
+
+    # -- what subclasses define ------------------------------------------------------------
+    def build_metrics(self) -> MetricCollection:
+        """A fresh collection of the task's metrics."""
+        raise NotImplementedError
+
+    def per_sample_loss(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Loss of every sample, shape (N,), and optional per-sample weights."""
+        raise NotImplementedError
+
+    def metric_inputs(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """(preds, target) as the metrics take them."""
+        raise NotImplementedError
+
+    def constant_output(self, train_targets: Tensor, n: int) -> Tensor:
+        """What the trivial predictor fitted on the training targets outputs for n samples."""
+        raise NotImplementedError
+
+    # -- the step ----------------------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def reduce_loss(self, losses: Tensor, weights: Tensor | None) -> Tensor:
+        """The batch loss: the (weighted) mean of the per-sample losses."""
+        if weights is None:
+            return losses.mean()
+        return (losses * weights).sum() / weights.sum()
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        out = self.net(x)
+        losses, weights = self.per_sample_loss(out, y)
+        detached = losses.detach()
+        if weights is None:
+            self.epoch_loss[stage].update(detached)
+        else:
+            self.epoch_loss[stage].update(detached, weights)
+        self.metrics[stage].update(*self.metric_inputs(out.detach(), y))
+        self.after_step(stage, out.detach(), y)
+        return self.reduce_loss(losses, weights)
+
+    def after_step(self, stage: str, out: Tensor, y: Tensor) -> None:
+        """Hook for extra per-step state (e.g. a confusion matrix)."""
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "test")
+
+    # -- epoch ends --------------------------------------------------------------------------
+    def compute_epoch(self, stage: str) -> dict[str, Tensor]:
+        """The stage's loss and metrics over everything seen since the last reset."""
+        values = {f"{stage}/loss": self.epoch_loss[stage].compute()}
+        for name, value in self.metrics[stage].compute().items():
+            values[f"{stage}/{name}"] = value
+        return values
+
+    def reset_epoch(self, stage: str) -> None:
+        self.epoch_loss[stage].reset()
+        self.metrics[stage].reset()
+
+    def finish_epoch(self, stage: str) -> None:
+        """Log the stage's epoch values; the sanity-check pass is discarded, never logged."""
+        if not self.trainer.sanity_checking:
+            values = self.compute_epoch(stage)
+            for key, value in values.items():
+                self.log(key, value, prog_bar=key.split("/")[-1] in PROGRESS_BAR_KEYS)
+        self.reset_epoch(stage)
+
+    def on_train_epoch_end(self) -> None:
+        self.finish_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self.finish_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.finish_epoch("test")
+
+    # -- the trivial baseline, through the same loss and metric code ---------------------------
+    @torch.no_grad()
+    def baseline_metrics(self, train_targets: Tensor, targets: Tensor, stage: str) -> dict:
+        """Loss and metrics of the trivial predictor (majority class / training mean) on `targets`."""
+        out = self.constant_output(train_targets, len(targets))
+        losses, weights = self.per_sample_loss(out, targets)
+        metrics = self.build_metrics()
+        metrics.update(*self.metric_inputs(out, targets))
+        values = {f"{stage}/loss": self.reduce_loss(losses, weights)}
+        values.update({f"{stage}/{k}": v for k, v in metrics.compute().items()})
+        return {k: float(v) for k, v in values.items()}
+
+    # -- optimisation ------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch"},
+        }

@@ -1,0 +1,35 @@
+"""Regression with mean squared error; metrics mse, mae and r2."""
+
+from __future__ import annotations
+
+from torch import Tensor
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
+
+from trainkit.errors import TrainkitError
+from trainkit.tasks.base import Task
+
+
+class RegressionTask(Task):
+    """MSE regression; targets have the net's output shape, e.g. (N, 1)."""
+
+    def build_metrics(self) -> MetricCollection:
+        return MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()})
+
+    def per_sample_loss(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
+        if out.shape != y.shape:
+            # (N,) against (N, 1) would broadcast to (N, N) and silently train on nonsense.
+            raise TrainkitError(
+                f"The net returns shape {tuple(out.shape)} but the targets have shape "
+                f"{tuple(y.shape)}; make the net's output match the targets "
+                f"(e.g. out_features={y.shape[1] if y.ndim > 1 else 1})."
+            )
+        return (out - y).pow(2).reshape(len(out), -1).mean(dim=1), None
+
+    def metric_inputs(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        if out.ndim == 2 and out.shape[1] == 1:
+            return out.reshape(-1), y.reshape(-1)
+        return out, y
+
+    def constant_output(self, train_targets: Tensor, n: int) -> Tensor:
+        mean = train_targets.float().mean(dim=0, keepdim=True)
+        return mean.expand(n, *mean.shape[1:])
