@@ -1,4 +1,4 @@
-"""Train one experiment: `python scripts/train.py +experiment=cnn` (or regression, binary, multiclass)."""
+"""Train one experiment: `python scripts/train.py +experiment=cnn` (or regression, binary, ...)."""
 
 import sys
 

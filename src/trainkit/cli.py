@@ -11,7 +11,10 @@ from omegaconf import DictConfig
 
 
 def run_or_explain(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
-    """Run `job(cfg)`; a TrainkitError prints `Error: ...` and exits 2 (HYDRA_FULL_ERROR=1 keeps the traceback)."""
+    """Run `job(cfg)`; a TrainkitError prints one `Error: ...` line and exits 2.
+
+    HYDRA_FULL_ERROR=1 shows the full traceback instead.
+    """
     from trainkit.console import tidy_console
     from trainkit.run import user_error
 

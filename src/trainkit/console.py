@@ -20,7 +20,7 @@ class _DropAdverts(logging.Filter):
 
 
 def tidy_console() -> None:
-    """Route Lightning's log lines through the root handlers (Hydra's console and file) only once."""
+    """Send Lightning's log lines through the root handlers (Hydra's console and file) once."""
     import lightning  # noqa: F401  (its import installs the handler removed below)
 
     root = logging.getLogger()

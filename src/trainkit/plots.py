@@ -8,7 +8,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def confusion_figure(matrix: np.ndarray, class_names: Sequence[str] = (), title: str = "") -> Figure:
+def confusion_figure(
+    matrix: np.ndarray, class_names: Sequence[str] = (), title: str = ""
+) -> Figure:
     """A confusion matrix with counts in the cells: rows are true classes, columns predictions."""
     matrix = np.asarray(matrix)
     n = matrix.shape[0]

@@ -12,10 +12,15 @@ HPARAM_PREFIX = "hparams/"
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mapping -> {"a.b.c": value} with values TensorBoard accepts (numbers, str, bool)."""
+    """Nested mapping -> {"a.b.c": value} with values TensorBoard accepts (numbers, str, bool).
+
+    Hydra's plumbing keys (`_partial_` and the like, but not `_target_`) are left out.
+    """
     flat: dict[str, Any] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
+        if str(key).startswith("_") and key != "_target_":
+            continue
         if isinstance(value, Mapping):
             flat.update(flatten(value, f"{name}."))
         elif value is None or isinstance(value, (list, tuple)):
@@ -27,7 +32,14 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def log_hparams(writer: Any, params: Mapping[str, Any], metrics: Mapping[str, float], step: int) -> None:
+def readable_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The flattened config for the HPARAMS tab, without machine-specific paths."""
+    return {k: v for k, v in flatten(config).items() if not k.startswith("paths.")}
+
+
+def log_hparams(
+    writer: Any, params: Mapping[str, Any], metrics: Mapping[str, float], step: int
+) -> None:
     """Fill TensorBoard's HPARAMS tab: the flattened config and the run's final metrics.
 
     The metrics are written as scalars `hparams/<name>` (their values, at the last step) and
@@ -60,12 +72,18 @@ def print_summary(summary: Mapping[str, Any], run_dir: Path) -> None:
 
     metrics, baseline = summary.get("metrics", {}), summary.get("baseline", {})
     names = sorted({k.split("/", 1)[1] for k in [*metrics, *baseline] if "/" in k})
-    table = Table(title=f"{summary.get('experiment')}: {summary.get('status')} "
-                  f"({summary.get('stop_reason')}, {summary.get('epochs_completed')} epochs)")
+    table = Table(
+        title=f"{summary.get('experiment')}: {summary.get('status')} "
+        f"({summary.get('stop_reason')}, {summary.get('epochs_completed')} epochs)"
+    )
     for column in ("metric", "val (best epoch)", "test (best ckpt)", "baseline (test)"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for name in names:
-        cells = [metrics.get(f"val/{name}"), metrics.get(f"test/{name}"), baseline.get(f"test/{name}")]
+        cells = [
+            metrics.get(f"val/{name}"),
+            metrics.get(f"test/{name}"),
+            baseline.get(f"test/{name}"),
+        ]
         table.add_row(name, *("-" if v is None else f"{v:.4f}" for v in cells))
     console = Console()
     console.print(table)

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainkit.callbacks.history import MetricHistory
 from trainkit.errors import TrainkitError
-from trainkit.report import flatten, log_hparams, print_summary, write_summary
+from trainkit.report import log_hparams, print_summary, readable_config, write_summary
 
 
 def user_error(exc: BaseException) -> TrainkitError | None:
@@ -27,7 +27,9 @@ def user_error(exc: BaseException) -> TrainkitError | None:
     return None
 
 
-def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, MetricHistory]:
+def build(
+    cfg: DictConfig,
+) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, MetricHistory]:
     """Instantiate data, model, callbacks, loggers and trainer from the config, seeded."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
@@ -117,7 +119,9 @@ def fit_summary(trainer: L.Trainer, history: MetricHistory, run_dir: Path) -> di
         "stop_reason": stop_reason(trainer, history),
         "epochs_completed": trainer.current_epoch,
         "best_epoch": best.get("epoch"),
-        "best_checkpoint": str(Path(ckpt).resolve().relative_to(run_dir.resolve())) if ckpt else None,
+        "best_checkpoint": str(Path(ckpt).resolve().relative_to(run_dir.resolve()))
+        if ckpt
+        else None,
         "metrics": {k: v for k, v in best.items() if k != "epoch"},
     }
 
@@ -142,6 +146,11 @@ def finish(cfg: DictConfig, trainer: L.Trainer | None, summary: dict, run_dir: P
         config = OmegaConf.to_container(cfg, resolve=True)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                log_hparams(logger.experiment, flatten(config), summary["metrics"], trainer.global_step)
+                log_hparams(
+                    logger.experiment,
+                    readable_config(config),
+                    summary["metrics"],
+                    trainer.global_step,
+                )
     if summary["status"] == "completed":
         print_summary(summary, run_dir)

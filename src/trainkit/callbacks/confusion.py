@@ -21,7 +21,7 @@ class ConfusionMatrixLogger(L.Callback):
         names = getattr(trainer.datamodule, "class_names", []) if trainer.datamodule else []
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                title = f"{stage}, epoch {trainer.current_epoch}"
+                title = f"val, epoch {trainer.current_epoch}" if stage == "val" else "test"
                 figure = confusion_figure(matrix.numpy(), names, title=title)
                 logger.experiment.add_figure(
                     f"{stage}/confusion_matrix", figure, global_step=trainer.global_step

@@ -18,19 +18,19 @@ class MetricHistory(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        values = {
-            k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")
-        }
+        values = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         self.epochs.append({"epoch": trainer.current_epoch, **values})
 
     def best(self) -> dict[str, Any] | None:
-        """The first epoch with the best monitored value (ties keep the earlier, like checkpoints)."""
+        """The first epoch with the best monitored value; ties keep the earlier one."""
         best: dict[str, Any] | None = None
         for record in self.epochs:
             value = record.get(self.monitor)
             if value is None or math.isnan(value):
                 continue
-            if best is None or (value < best[self.monitor] if self.mode == "min" else value > best[self.monitor]):
+            if best is None or (
+                value < best[self.monitor] if self.mode == "min" else value > best[self.monitor]
+            ):
                 best = record
         return best
 

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 
 class SimpleCNN(nn.Module):
-    """Conv blocks that halve the image each time; the head's width is inferred, not hand-computed."""
+    """Conv blocks that halve the image each time; the head's width is inferred, not hand-set."""
 
     def __init__(
         self,

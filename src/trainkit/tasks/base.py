@@ -130,7 +130,7 @@ class Task(L.LightningModule):
     # -- the trivial baseline, through the same loss and metric code ---------------------------
     @torch.no_grad()
     def baseline_metrics(self, train_targets: Tensor, targets: Tensor, stage: str) -> dict:
-        """Loss and metrics of the trivial predictor (majority class / training mean) on `targets`."""
+        """Loss and metrics of the trivial predictor (majority class / train mean)."""
         out = self.constant_output(train_targets, len(targets))
         losses, weights = self.per_sample_loss(out, targets)
         metrics = self.build_metrics()

@@ -13,7 +13,9 @@ class RegressionTask(Task):
     """MSE regression; targets have the net's output shape, e.g. (N, 1)."""
 
     def build_metrics(self) -> MetricCollection:
-        return MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()})
+        return MetricCollection(
+            {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()}
+        )
 
     def per_sample_loss(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
         if out.shape != y.shape:

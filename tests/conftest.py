@@ -1,0 +1,75 @@
+"""Shared helpers: compose the real configs, run the real scripts, read run directories."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+EXPERIMENTS = ("regression", "binary", "multiclass", "cnn")
+# Small and quiet: no progress bar, no model summary table.
+QUIET = ["callbacks.progress_bar=null", "trainer.enable_model_summary=false"]
+
+
+def compose_train(run_dir: Path, overrides: list[str]):
+    """The composed train config, writing into `run_dir` (no Hydra app, so paths are set here)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[
+                f"paths.root_dir={run_dir.parent}",
+                f"paths.output_dir={run_dir}",
+                *QUIET,
+                *overrides,
+            ],
+        )
+
+
+def run_script(script: str, *args: str, cwd: Path = REPO, timeout: int = 300):
+    """Run scripts/<script> as a user would; returns the CompletedProcess."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def read_summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory) -> dict:
+    """Each experiment trained briefly, in process, with batch sizes that leave partial batches.
+
+    Returns {name: (run_dir, cfg)}.
+    """
+    from trainkit.run import train
+
+    runs = {}
+    for name in EXPERIMENTS:
+        run_dir = tmp_path_factory.mktemp(name) / "run"
+        cfg = compose_train(
+            run_dir,
+            [
+                f"+experiment={name}",
+                "trainer.max_epochs=3",
+                "data.batch_size=37",
+                "data.eval_batch_size=25",
+            ],
+        )
+        train(cfg)
+        runs[name] = (run_dir, cfg)
+    return runs

@@ -1,0 +1,76 @@
+"""The tasks' losses, shape checks and class weights, on hand-made tensors."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from trainkit.errors import TrainkitError
+from trainkit.tasks import ClassificationTask, RegressionTask
+
+ADAM = functools.partial(torch.optim.Adam, lr=1e-3)
+
+
+def classifier(num_classes: int, out: int, **kwargs) -> ClassificationTask:
+    return ClassificationTask(torch.nn.Linear(4, out), ADAM, num_classes=num_classes, **kwargs)
+
+
+def test_binary_one_logit_uses_bce_with_logits():
+    task = classifier(2, 1)
+    out, y = torch.randn(6, 1), torch.tensor([0, 1, 1, 0, 1, 0])
+    losses, weights = task.per_sample_loss(out, y)
+    expected = F.binary_cross_entropy_with_logits(out.reshape(-1), y.float(), reduction="none")
+    assert weights is None and torch.allclose(losses, expected)
+    assert torch.equal(task.predict_classes(out), (out.reshape(-1) > 0).long())
+    assert torch.allclose(task.probabilities(out).sum(1), torch.ones(6))
+
+
+def test_class_weights_give_torch_weighted_mean():
+    task = classifier(3, 3, class_weights=[1.0, 2.0, 5.0])
+    out, y = torch.randn(8, 3), torch.tensor([0, 1, 2, 2, 1, 0, 2, 1])
+    losses, weights = task.per_sample_loss(out, y)
+    expected = F.cross_entropy(out, y, weight=torch.tensor([1.0, 2.0, 5.0]))
+    assert torch.allclose(task.reduce_loss(losses, weights), expected)
+
+
+@pytest.mark.parametrize(("num_classes", "out"), [(3, 2), (2, 3), (10, 1)])
+def test_wrong_output_shape_is_named(num_classes, out):
+    task = classifier(num_classes, out)
+    with pytest.raises(TrainkitError, match="The net returns shape"):
+        task.per_sample_loss(torch.randn(4, out), torch.zeros(4, dtype=torch.long))
+
+
+def test_float_or_one_hot_targets_are_refused():
+    task = classifier(3, 3)
+    with pytest.raises(TrainkitError, match="class indices"):
+        task.per_sample_loss(torch.randn(4, 3), torch.zeros(4, 3))
+
+
+def test_regression_refuses_broadcasting_shapes():
+    task = RegressionTask(torch.nn.Linear(4, 1), ADAM)
+    with pytest.raises(TrainkitError, match=r"targets have shape \(5,\)"):
+        task.per_sample_loss(torch.randn(5, 1), torch.randn(5))
+    losses, _ = task.per_sample_loss(torch.ones(5, 2), torch.zeros(5, 2))
+    assert torch.equal(losses, torch.ones(5))
+
+
+def test_balanced_class_weights_come_from_the_training_labels():
+    import lightning as L
+
+    from trainkit.data import TabularDataModule
+
+    dm = TabularDataModule("wine", num_features=13, num_classes=3, seed=0)
+    task = ClassificationTask(torch.nn.Linear(13, 3), ADAM, num_classes=3, class_weights="balanced")
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(task, datamodule=dm)
+    counts = torch.bincount(dm.targets("train"), minlength=3).float()
+    assert torch.allclose(task.class_weights, counts.sum() / (3 * counts))
