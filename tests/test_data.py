@@ -88,13 +88,21 @@ def test_random_shift_moves_whole_images():
 
 
 def test_digits_are_images_and_only_training_batches_are_augmented():
-    dm = ImageDataModule("digits", in_channels=1, image_size=8, num_classes=10, max_shift=1)
-    dm.setup()
-    x, _ = dm.splits["train"]
+    shifted = ImageDataModule("digits", in_channels=1, image_size=8, num_classes=10, max_shift=1)
+    plain = ImageDataModule("digits", in_channels=1, image_size=8, num_classes=10, max_shift=0)
+    shifted.setup()
+    plain.setup()
+    x, _ = shifted.splits["train"]
     assert x.shape[1:] == (1, 8, 8)
-    train_batch, _ = next(iter(dm.train_dataloader()))
-    assert train_batch.shape[1:] == (1, 8, 8)
-    val_batch, _ = next(iter(dm.val_dataloader()))
-    assert torch.equal(val_batch, dm.splits["val"][0][: len(val_batch)])
+    # same seed, same order: the plain batch is made of training rows, the shifted one is not
+    plain_batch, plain_y = next(iter(plain.train_dataloader()))
+    shifted_batch, shifted_y = next(iter(shifted.train_dataloader()))
+    assert torch.equal(plain_y, shifted_y)
+    rows = {tuple(r.flatten().tolist()) for r in x}
+    assert all(tuple(r.flatten().tolist()) in rows for r in plain_batch)
+    moved = sum(tuple(r.flatten().tolist()) not in rows for r in shifted_batch)
+    assert moved > len(shifted_batch) // 2
+    val_batch, _ = next(iter(shifted.val_dataloader()))
+    assert torch.equal(val_batch, shifted.splits["val"][0][: len(val_batch)])
     with pytest.raises(TrainkitError, match="set data.image_size=8"):
         ImageDataModule("digits", image_size=28).setup()

@@ -24,7 +24,8 @@ def best_predictions(run_dir, cfg):
     model.load_state_dict(state["state_dict"])
     model.eval()
     with torch.no_grad():
-        return {s: (model.net(x), y) for s, (x, y) in datamodule.splits.items()}
+        outputs = {s: (model.net(x), y) for s, (x, y) in datamodule.splits.items()}
+    return outputs, datamodule
 
 
 def reference_classification(out: torch.Tensor, y: torch.Tensor, binary: bool) -> dict:
@@ -48,8 +49,9 @@ def reference_classification(out: torch.Tensor, y: torch.Tensor, binary: bool) -
     }
 
 
-def reference_regression(out: torch.Tensor, y: torch.Tensor) -> dict:
-    o, t = out.numpy().ravel(), y.numpy().ravel()
+def reference_regression(out: torch.Tensor, y: torch.Tensor, mean: float, std: float) -> dict:
+    """Loss on the standardised target the model trains on; mse, mae, r2 in the target's units."""
+    o, t = (out.numpy() * std + mean).ravel(), (y.numpy() * std + mean).ravel()
     return {
         "loss": float(((out - y) ** 2).mean()),
         "mse": skm.mean_squared_error(t, o),
@@ -62,18 +64,25 @@ def reference_regression(out: torch.Tensor, y: torch.Tensor) -> dict:
 def test_reported_metrics_equal_sklearn_on_best_checkpoint(trained_runs, name):
     run_dir, cfg = trained_runs[name]
     summary = read_summary(run_dir)
-    outputs = best_predictions(run_dir, cfg)
+    outputs, datamodule = best_predictions(run_dir, cfg)
     for split in ("val", "test"):
         out, y = outputs[split]
         if name in CLASSIFIERS:
             expected = reference_classification(out, y, binary=name == "binary")
         else:
-            expected = reference_regression(out, y)
+            mean, std = datamodule.target_mean.item(), datamodule.target_std.item()
+            expected = reference_regression(out, y, mean, std)
         for metric, value in expected.items():
             reported = summary["metrics"][f"{split}/{metric}"]
             assert math.isclose(reported, value, rel_tol=1e-5, abs_tol=1e-6), (
                 f"{name} {split}/{metric}: reported {reported}, reference {value}"
             )
+    if name in CLASSIFIERS:  # the test confusion matrix, rows = true class
+        out, y = outputs["test"]
+        pred = (out.reshape(-1) > 0).long() if name == "binary" else out.argmax(dim=1)
+        labels = list(range(out.shape[1] if out.ndim == 2 and out.shape[1] > 1 else 2))
+        expected_matrix = skm.confusion_matrix(y.numpy(), pred.numpy(), labels=labels)
+        assert summary["confusion_matrix"]["test"] == expected_matrix.tolist()
 
 
 @pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`")
@@ -121,22 +130,34 @@ def test_sanity_check_pass_never_counts(tmp_path):
     assert results[0] == results[1]
 
 
-def test_baseline_is_the_trivial_predictor(trained_runs):
-    """Majority class (classification) and training mean (regression), scored independently."""
-    for name in ("binary", "regression"):
-        run_dir, cfg = trained_runs[name]
-        datamodule = instantiate(cfg.data)
-        datamodule.setup("test")
-        train_y = datamodule.targets("train").numpy()
-        test_y = datamodule.targets("test").numpy()
-        baseline = read_summary(run_dir)["baseline"]
-        if name == "binary":
-            majority = np.bincount(train_y).argmax()
-            expected = skm.accuracy_score(test_y, np.full_like(test_y, majority))
-            assert math.isclose(baseline["test/acc"], expected, rel_tol=1e-6)
-        else:
-            prediction = np.full_like(test_y, train_y.mean())
-            assert math.isclose(baseline["test/r2"], skm.r2_score(test_y, prediction), abs_tol=1e-5)
-            assert math.isclose(
-                baseline["test/mse"], skm.mean_squared_error(test_y, prediction), rel_tol=1e-5
-            )
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_baseline_is_the_trivial_predictor(trained_runs, name):
+    """Majority class / class priors (classification), training mean (regression)."""
+    run_dir, cfg = trained_runs[name]
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("test")
+    train_y = datamodule.targets("train").numpy()
+    test_y = datamodule.targets("test").numpy()
+    baseline = read_summary(run_dir)["baseline"]
+    if name in CLASSIFIERS:
+        prior = np.bincount(train_y) / len(train_y)
+        majority = np.full_like(test_y, prior.argmax())
+        assert math.isclose(
+            baseline["test/acc"], skm.accuracy_score(test_y, majority), rel_tol=1e-6
+        )
+        assert math.isclose(
+            baseline["test/loss"],
+            skm.log_loss(test_y, np.tile(prior, (len(test_y), 1)), labels=range(len(prior))),
+            rel_tol=1e-5,
+        )
+    else:
+        std, mean = datamodule.target_std.item(), datamodule.target_mean.item()
+        t = test_y.ravel() * std + mean
+        prediction = np.full_like(t, train_y.mean() * std + mean)
+        assert math.isclose(baseline["test/r2"], skm.r2_score(t, prediction), abs_tol=1e-5)
+        assert math.isclose(
+            baseline["test/mse"], skm.mean_squared_error(t, prediction), rel_tol=1e-5
+        )
+        assert math.isclose(
+            baseline["test/loss"], float(((test_y - train_y.mean()) ** 2).mean()), rel_tol=1e-5
+        )

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
-from conftest import EXPERIMENTS, read_summary, run_script
+from conftest import EXPERIMENTS, REPO, read_summary, run_script
 
 SUMMARY_KEYS = {
     "experiment": str,
@@ -49,10 +55,10 @@ def test_experiment_trains_end_to_end(tmp_path, name):
 
 
 def test_help_and_cfg_answer_without_training(tmp_path):
-    help_result = run_script("train.py", "--help")
+    help_result = run_script("train.py", "--help", cwd=tmp_path)
     assert help_result.returncode == 0
     assert "experiment" in help_result.stdout
-    cfg_result = run_script("train.py", "+experiment=cnn", "--cfg", "job")
+    cfg_result = run_script("train.py", "+experiment=cnn", "--cfg", "job", cwd=tmp_path)
     assert cfg_result.returncode == 0
     assert "SimpleCNN" in cfg_result.stdout
     assert not (tmp_path / "logs").exists()
@@ -65,3 +71,64 @@ def test_config_mistake_is_one_clear_line(tmp_path):
     assert result.returncode != 0
     assert "data.batch_size must be a positive integer" in result.stderr
     assert "Traceback" not in result.stderr
+    summary = read_summary(tmp_path / "run")  # the run directory existed, so it says what failed
+    assert summary["status"] == "failed" and summary["stop_reason"] == "error"
+    assert "data.batch_size" in summary["error"]
+
+
+def test_crash_is_recorded_as_failed_with_the_error(tmp_path):
+    # a net whose input width does not match the data: a plain RuntimeError inside training
+    run_dir = tmp_path / "run"
+    result = run_script(
+        "train.py", "+experiment=regression", "model.net.in_features=5", f"hydra.run.dir={run_dir}"
+    )
+    assert result.returncode != 0
+    summary = read_summary(run_dir)
+    assert summary["status"] == "failed" and summary["stop_reason"] == "error"
+    assert summary["error"]
+
+
+def test_non_finite_loss_gives_plain_json_and_no_best_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_script(
+        "train.py",
+        "+experiment=regression",
+        "model/optimizer=sgd",
+        "model.optimizer.lr=1000",
+        "trainer.max_epochs=5",
+        f"hydra.run.dir={run_dir}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = (run_dir / "summary.json").read_text()
+    summary = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert summary["stop_reason"] == "non_finite_loss"
+    assert summary["best_checkpoint"] is None
+
+
+def test_ctrl_c_keeps_the_work_done(tmp_path):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "train.py"),
+            "+experiment=cnn",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0
+    summary = read_summary(run_dir)
+    assert summary["status"] == "interrupted" and summary["stop_reason"] == "interrupted"
+    assert summary["epochs_completed"] >= 1
+    assert summary["best_checkpoint"] == "checkpoints/best.ckpt"
+    assert summary["metrics"]["val/loss"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,8 +24,6 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
             continue
         if isinstance(value, Mapping):
             flat.update(flatten(value, f"{name}."))
-        elif value is None or isinstance(value, (list, tuple)):
-            flat[name] = str(value)
         elif isinstance(value, (bool, int, float, str)):
             flat[name] = value
         else:
@@ -33,8 +32,23 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def readable_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The flattened config for the HPARAMS tab, without machine-specific paths."""
-    return {k: v for k, v in flatten(config).items() if not k.startswith("paths.")}
+    """The flattened config for the HPARAMS tab, without unset keys and machine-specific paths."""
+    return {
+        k: v
+        for k, v in flatten(config).items()
+        if v != "None" and not (isinstance(v, str) and os.path.isabs(v))
+    }
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON: NaN and infinities become null (strict parsers reject them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def log_hparams(
@@ -61,7 +75,7 @@ def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
     """Write summary.json atomically, so a reader never sees half a file."""
     path = Path(path)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, allow_nan=True) + "\n")
+    tmp.write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     os.replace(tmp, path)
 
 

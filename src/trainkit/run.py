@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -52,9 +53,14 @@ def stop_reason(trainer: L.Trainer, history: MetricHistory) -> str:
     return "max_epochs"
 
 
+def best_checkpoint_path(trainer: L.Trainer) -> str:
+    """The checkpoint ModelCheckpoint judged best, or "" when none was kept."""
+    return trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+
+
 def evaluate_best(trainer: L.Trainer, model: L.LightningModule, datamodule: Any) -> dict:
     """Test the best checkpoint (or the final weights when no checkpoint was kept)."""
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best = best_checkpoint_path(trainer)
     results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
     return {k: float(v) for k, v in (results[0] if results else {}).items()}
 
@@ -87,19 +93,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "run_dir": str(run_dir),
     }
     start = time.perf_counter()
-    trainer = None
+    trainer = history = None
     try:
         datamodule, model, trainer, history = build(cfg)
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         summary.update(fit_summary(trainer, history, run_dir))
-        summary["metrics"].update(evaluate_best(trainer, model, datamodule) if cfg.test else {})
+        if cfg.test and history.best() is not None:
+            summary["metrics"].update(evaluate_best(trainer, model, datamodule))
         summary["baseline"] = baselines(model, datamodule)
         summary.update(extras(model, datamodule))
         summary["status"] = "completed"
     except BaseException as exc:
-        interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit)) or (
-            trainer is not None and trainer.interrupted and user_error(exc) is None
-        )
+        # Lightning turns Ctrl-C into SystemExit after its own clean-up.
+        interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+        if trainer is not None and history is not None:
+            with contextlib.suppress(Exception):  # what was done is not lost
+                summary.update(fit_summary(trainer, history, run_dir))
         summary["status"] = "interrupted" if interrupted else "failed"
         summary["stop_reason"] = "interrupted" if interrupted else "error"
         if not interrupted:
@@ -113,17 +122,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 def fit_summary(trainer: L.Trainer, history: MetricHistory, run_dir: Path) -> dict[str, Any]:
     """Epochs, stop reason, best checkpoint and the best epoch's validation metrics."""
-    best = history.best() or {}
-    ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best = history.best()
+    ckpt = best_checkpoint_path(trainer) if best is not None else ""
     return {
         "stop_reason": stop_reason(trainer, history),
         "epochs_completed": trainer.current_epoch,
-        "best_epoch": best.get("epoch"),
-        "best_checkpoint": str(Path(ckpt).resolve().relative_to(run_dir.resolve()))
-        if ckpt
-        else None,
-        "metrics": {k: v for k, v in best.items() if k != "epoch"},
+        "best_epoch": best["epoch"] if best else None,
+        "best_checkpoint": _relative(ckpt, run_dir) if ckpt else None,
+        "metrics": {k: v for k, v in (best or {}).items() if k != "epoch"},
     }
+
+
+def _relative(path: str, run_dir: Path) -> str:
+    """`path` relative to the run directory, or absolute when it lies outside it."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(run_dir.resolve()))
+    except ValueError:
+        return str(resolved)
 
 
 def extras(model: Any, datamodule: Any) -> dict[str, Any]:

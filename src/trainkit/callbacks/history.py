@@ -22,11 +22,11 @@ class MetricHistory(L.Callback):
         self.epochs.append({"epoch": trainer.current_epoch, **values})
 
     def best(self) -> dict[str, Any] | None:
-        """The first epoch with the best monitored value; ties keep the earlier one."""
+        """The first epoch with the best finite monitored value; ties keep the earlier one."""
         best: dict[str, Any] | None = None
         for record in self.epochs:
             value = record.get(self.monitor)
-            if value is None or math.isnan(value):
+            if value is None or not math.isfinite(value):
                 continue
             if best is None or (
                 value < best[self.monitor] if self.mode == "min" else value > best[self.monitor]

@@ -82,12 +82,13 @@ class Task(L.LightningModule):
             self.epoch_loss[stage].update(detached)
         else:
             self.epoch_loss[stage].update(detached, weights)
-        self.metrics[stage].update(*self.metric_inputs(out.detach(), y))
-        self.after_step(stage, out.detach(), y)
+        preds, target = self.metric_inputs(out.detach(), y)
+        self.metrics[stage].update(preds, target)
+        self.after_step(stage, preds, target)
         return self.reduce_loss(losses, weights)
 
-    def after_step(self, stage: str, out: Tensor, y: Tensor) -> None:
-        """Hook for extra per-step state (e.g. a confusion matrix)."""
+    def after_step(self, stage: str, preds: Tensor, target: Tensor) -> None:
+        """Hook for extra per-step state from the metric inputs (e.g. a confusion matrix)."""
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")

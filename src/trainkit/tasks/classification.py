@@ -53,10 +53,18 @@ class ClassificationTask(Task):
         super().__init__(net, optimizer, scheduler, monitor)
         self.class_weights_spec = class_weights
         self.pos_weight_spec = pos_weight
-        self.register_buffer("class_weights", _weights_tensor(class_weights), persistent=False)
+        weights = _weights_tensor(class_weights)
+        if weights is not None and len(weights) != num_classes:
+            raise TrainkitError(
+                f"model.class_weights has {len(weights)} entries but the task has "
+                f"{num_classes} classes; give one weight per class or 'balanced'."
+            )
+        self.register_buffer("class_weights", weights, persistent=False)
         self.register_buffer("pos_weight", _weights_tensor(pos_weight), persistent=False)
         matrix = BinaryConfusionMatrix if self.binary else MulticlassConfusionMatrix
-        kwargs = {} if self.binary else {"num_classes": num_classes}
+        kwargs: dict[str, Any] = {"validate_args": False}
+        if not self.binary:
+            kwargs["num_classes"] = num_classes
         self.confusion: dict[str, nn.Module] = {}
         for stage in EVAL_STAGES:
             self.confusion[stage] = matrix(**kwargs)
@@ -68,20 +76,23 @@ class ClassificationTask(Task):
         return self.num_classes == 2
 
     def build_metrics(self) -> MetricCollection:
+        # The inputs are our own hard predictions and checked labels, so torchmetrics' argument
+        # validation (a torch.unique per step: a host sync on GPU) is switched off.
         if self.binary:
+            kw: dict[str, Any] = {"validate_args": False}
             metrics = {
-                "acc": BinaryAccuracy(),
-                "precision": BinaryPrecision(),
-                "recall": BinaryRecall(),
-                "f1": BinaryF1Score(),
+                "acc": BinaryAccuracy(**kw),
+                "precision": BinaryPrecision(**kw),
+                "recall": BinaryRecall(**kw),
+                "f1": BinaryF1Score(**kw),
             }
         else:
-            c = self.num_classes
+            kw = {"num_classes": self.num_classes, "validate_args": False}
             metrics = {
-                "acc": MulticlassAccuracy(c, average="micro"),
-                "precision": MulticlassPrecision(c, average="macro"),
-                "recall": MulticlassRecall(c, average="macro"),
-                "f1": MulticlassF1Score(c, average="macro"),
+                "acc": MulticlassAccuracy(average="micro", **kw),
+                "precision": MulticlassPrecision(average="macro", **kw),
+                "recall": MulticlassRecall(average="macro", **kw),
+                "f1": MulticlassF1Score(average="macro", **kw),
             }
         return MetricCollection(metrics)
 
@@ -128,6 +139,11 @@ class ClassificationTask(Task):
                 logit, y.to(logit.dtype), pos_weight=self.pos_weight, reduction="none"
             )
         else:
+            if self.pos_weight is not None:
+                raise TrainkitError(
+                    "model.pos_weight applies to a single-logit binary net, but this net returns "
+                    "two logits; use model.class_weights instead."
+                )
             losses = F.cross_entropy(out, y, reduction="none")
         weights = None if self.class_weights is None else self.class_weights[y]
         return losses, weights
@@ -149,9 +165,9 @@ class ClassificationTask(Task):
         # Hard class predictions: torchmetrics never has to guess whether it sees logits.
         return self.predict_classes(out), y
 
-    def after_step(self, stage: str, out: Tensor, y: Tensor) -> None:
+    def after_step(self, stage: str, preds: Tensor, target: Tensor) -> None:
         if stage in self.confusion:
-            self.confusion[stage].update(self.predict_classes(out), y)
+            self.confusion[stage].update(preds, target)
 
     def finish_epoch(self, stage: str) -> None:
         if stage in self.confusion:

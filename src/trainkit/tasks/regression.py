@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
@@ -10,7 +11,25 @@ from trainkit.tasks.base import Task
 
 
 class RegressionTask(Task):
-    """MSE regression; targets have the net's output shape, e.g. (N, 1)."""
+    """MSE regression; targets have the net's output shape, e.g. (N, 1).
+
+    When the data module standardised the target (it exposes `target_mean` and `target_std`),
+    the loss is the MSE the optimiser sees, on the standardised target, while mse, mae and r2
+    are reported in the target's own units.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_buffer("target_mean", None, persistent=False)
+        self.register_buffer("target_std", None, persistent=False)
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        mean = getattr(datamodule, "target_mean", None)
+        std = getattr(datamodule, "target_std", None)
+        if mean is not None and std is not None:
+            self.target_mean = torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1)
+            self.target_std = torch.as_tensor(std, dtype=torch.float32).reshape(1, -1)
 
     def build_metrics(self) -> MetricCollection:
         return MetricCollection(
@@ -28,6 +47,9 @@ class RegressionTask(Task):
         return (out - y).pow(2).reshape(len(out), -1).mean(dim=1), None
 
     def metric_inputs(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        if self.target_mean is not None:  # back to the target's own units
+            out = out * self.target_std + self.target_mean
+            y = y * self.target_std + self.target_mean
         if out.ndim == 2 and out.shape[1] == 1:
             return out.reshape(-1), y.reshape(-1)
         return out, y
