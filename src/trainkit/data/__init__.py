@@ -1,0 +1,8 @@
+"""Data modules: in-memory tabular and image data served by tensor indexing."""
+
+from trainkit.data.images import ImageDataModule
+from trainkit.data.inmemory import InMemoryDataModule
+from trainkit.data.loader import TensorBatchLoader
+from trainkit.data.tabular import TabularDataModule
+
+__all__ = ["ImageDataModule", "InMemoryDataModule", "TabularDataModule", "TensorBatchLoader"]

@@ -1,0 +1,130 @@
+"""The shared base of the bundled data modules: load once, split, standardise, serve by indexing."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+
+from trainkit.data.loader import BatchTransform, TensorBatchLoader
+from trainkit.data.sources import ArrayData
+from trainkit.data.split import fit_standardizer, split_indices, stratify_labels
+from trainkit.errors import TrainkitError
+
+SPLITS = ("train", "val", "test")
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """A data set small enough to hold in memory, served as whole batches by tensor indexing.
+
+    Subclasses say how to load the arrays (`load`) and over which axes to standardise them.
+    The split is stratified and seeded; standardisation uses training statistics only.
+    """
+
+    standardize_axes: tuple[int, ...] = (0,)
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        seed: int = 0,
+        standardize: bool = True,
+        standardize_target: bool = False,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise TrainkitError(f"data.{key} must be a positive integer, got {value!r}.")
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.seed = seed
+        self.standardize, self.standardize_target = standardize, standardize_target
+        self.declared_num_classes = num_classes
+        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+        self.classification = False
+        self.class_names: list[str] = []
+        self.feature_mean: np.ndarray | None = None
+        self.feature_std: np.ndarray | None = None
+        self.target_mean: np.ndarray | None = None
+        self.target_std: np.ndarray | None = None
+
+    # -- what subclasses provide -------------------------------------------------------------
+    def load(self) -> ArrayData:
+        """Return the whole data set as arrays."""
+        raise NotImplementedError
+
+    def check(self, data: ArrayData) -> None:
+        """Compare the loaded arrays with the sizes declared in the config."""
+
+    def train_transform(self) -> BatchTransform | None:
+        """Training-only augmentation of a standardised batch, or None."""
+        return None
+
+    # -- Lightning hooks ---------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        data = self.load()
+        self.check(data)
+        self.classification = data.classification
+        self.class_names = data.class_names
+        index = split_indices(
+            stratify_labels(data.y, data.classification),
+            self.val_fraction,
+            self.test_fraction,
+            self.seed,
+        )
+        x, y = data.x, data.y
+        if self.standardize:
+            self.feature_mean, self.feature_std = fit_standardizer(
+                x[index["train"]], self.standardize_axes
+            )
+            x = (x - self.feature_mean) / self.feature_std
+        if self.standardize_target and not data.classification:
+            self.target_mean, self.target_std = fit_standardizer(y[index["train"]], (0,))
+            y = (y - self.target_mean) / self.target_std
+        self.splits = {
+            name: (torch.from_numpy(np.ascontiguousarray(x[i])), torch.from_numpy(y[i]))
+            for name, i in index.items()
+        }
+
+    def train_dataloader(self) -> TensorBatchLoader:
+        x, y = self.splits["train"]
+        return TensorBatchLoader(
+            x, y, self.batch_size, shuffle=True, seed=self.seed, transform=self.train_transform()
+        )
+
+    def val_dataloader(self) -> TensorBatchLoader:
+        return TensorBatchLoader(*self.splits["val"], self.eval_batch_size)
+
+    def test_dataloader(self) -> TensorBatchLoader:
+        return TensorBatchLoader(*self.splits["test"], self.eval_batch_size)
+
+    def predict_dataloader(self) -> TensorBatchLoader:
+        return self.test_dataloader()
+
+    # -- facts about the data, for baselines, class weights and reports ----------------------
+    def targets(self, split: str) -> Tensor:
+        """All targets of a split, in order."""
+        return self.splits[split][1]
+
+    @property
+    def num_classes(self) -> int | None:
+        if not self.classification:
+            return None
+        if self.declared_num_classes is not None:
+            return self.declared_num_classes
+        return int(self.targets("train").max()) + 1
+
+    def describe(self) -> dict:
+        """Split sizes and scaling, for summary.json."""
+        info: dict = {"sizes": {name: len(split[1]) for name, split in self.splits.items()}}
+        if self.target_mean is not None:
+            info["target_mean"] = self.target_mean.ravel().tolist()
+            info["target_std"] = self.target_std.ravel().tolist()
+        return info
