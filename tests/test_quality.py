@@ -30,6 +30,8 @@ def test_default_run_reaches_floor(tmp_path, args, metric, floor):
         f"{summary['wall_time_s']} s)"
     )
     assert summary["metrics"][metric] >= floor
+    # a healthy default run: the training doctor has nothing to say
+    assert summary["diagnostics"] == [], summary["diagnostics"]
     # both the scheduler and early stopping really fire in the default runs
     assert summary["stop_reason"] == "early_stopping"
     events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})

@@ -9,6 +9,8 @@ import warnings
 IRRELEVANT_WARNINGS = (
     # Epoch-level values are logged at epoch end; the step logging interval does not limit them.
     r"The number of training batches .* is smaller than the logging interval",
+    # Our in-memory loader turns shuffling off itself under overfit_batches.
+    r"You requested to overfit but enabled train dataloader shuffling",
     # A deprecation inside Lightning itself, not in user code.
     r".*isinstance\(treespec, LeafSpec\)",
 )

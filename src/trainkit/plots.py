@@ -32,3 +32,18 @@ def confusion_figure(
             ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", color=color, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def lr_find_figure(lrs: Sequence[float], losses: Sequence[float], suggestion: float | None) -> Figure:
+    """Loss against learning rate from the range test, with the suggested rate marked."""
+    fig = Figure(figsize=(5, 3.5), dpi=80)
+    ax = fig.add_subplot()
+    ax.plot(lrs, losses)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss (smoothed)")
+    if suggestion is not None:
+        ax.axvline(suggestion, color="red", linestyle="--", label=f"suggested {suggestion:.2e}")
+        ax.legend()
+    fig.tight_layout()
+    return fig

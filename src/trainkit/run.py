@@ -14,6 +14,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit.callbacks.history import MetricHistory
+from trainkit.doctor import TrainingDoctor
 from trainkit.errors import TrainkitError
 from trainkit.report import log_hparams, print_summary, readable_config, write_summary
 
@@ -42,10 +43,19 @@ def build(
     return datamodule, model, trainer, history
 
 
+def find_doctor(trainer: L.Trainer | None) -> TrainingDoctor | None:
+    """The run's training doctor, if it has one."""
+    callbacks = trainer.callbacks if trainer is not None else []
+    return next((c for c in callbacks if isinstance(c, TrainingDoctor)), None)
+
+
 def stop_reason(trainer: L.Trainer, history: MetricHistory) -> str:
     """Why fit ended, judged from what happened, not from config flags."""
     losses = [r.get("val/loss") for r in history.epochs]
-    if any(v is not None and not math.isfinite(v) for v in losses):
+    doctor = find_doctor(trainer)
+    if (doctor is not None and doctor.stopped_non_finite) or any(
+        v is not None and not math.isfinite(v) for v in losses
+    ):
         return "non_finite_loss"
     early = trainer.early_stopping_callback
     if early is not None and early.stopped_epoch > 0:
@@ -96,7 +106,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = history = None
     try:
         datamodule, model, trainer, history = build(cfg)
+        if cfg.get("tune") and cfg.tune.lr_find:
+            from trainkit.tune import find_lr
+
+            summary["lr_find"] = find_lr(cfg, trainer, model, datamodule, run_dir)
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        # Read before testing: loading the best checkpoint also rolls callback state back.
         summary.update(fit_summary(trainer, history, run_dir))
         if cfg.test and history.best() is not None:
             summary["metrics"].update(evaluate_best(trainer, model, datamodule))
@@ -124,7 +139,9 @@ def fit_summary(trainer: L.Trainer, history: MetricHistory, run_dir: Path) -> di
     """Epochs, stop reason, best checkpoint and the best epoch's validation metrics."""
     best = history.best()
     ckpt = best_checkpoint_path(trainer) if best is not None else ""
+    doctor = find_doctor(trainer)
     return {
+        "diagnostics": [f.to_dict() for f in doctor.findings] if doctor else [],
         "stop_reason": stop_reason(trainer, history),
         "epochs_completed": trainer.current_epoch,
         "best_epoch": best["epoch"] if best else None,

@@ -34,6 +34,7 @@ class InMemoryDataModule(L.LightningDataModule):
         standardize: bool = True,
         standardize_target: bool = False,
         num_classes: int | None = None,
+        class_fraction: dict[int, float] | None = None,
     ) -> None:
         super().__init__()
         for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
@@ -45,6 +46,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.seed = seed
         self.standardize, self.standardize_target = standardize, standardize_target
         self.declared_num_classes = num_classes
+        self.class_fraction = {int(k): float(v) for k, v in (class_fraction or {}).items()}
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
         self.classification = False
         self.class_names: list[str] = []
@@ -71,6 +73,8 @@ class InMemoryDataModule(L.LightningDataModule):
             return
         data = self.load()
         self.check(data)
+        if self.class_fraction:
+            data = self.subsample_classes(data)
         self.classification = data.classification
         self.class_names = data.class_names
         index = split_indices(
@@ -93,10 +97,31 @@ class InMemoryDataModule(L.LightningDataModule):
             for name, i in index.items()
         }
 
+    def subsample_classes(self, data: ArrayData) -> ArrayData:
+        """Keep a seeded random `class_fraction[c]` of each listed class: imbalance on purpose."""
+        if not data.classification:
+            raise TrainkitError("data.class_fraction applies to classification data only.")
+        rng = np.random.default_rng(self.seed)
+        keep = np.ones(len(data.y), dtype=bool)
+        for label, fraction in self.class_fraction.items():
+            rows = np.flatnonzero(data.y == label)
+            drop = rng.permutation(rows)[int(round(fraction * len(rows))) :]
+            keep[drop] = False
+        data.x, data.y = data.x[keep], data.y[keep]
+        return data
+
     def train_dataloader(self) -> TensorBatchLoader:
         x, y = self.splits["train"]
+        # Lightning's overfit_batches means "the same few batches every epoch": no shuffling and
+        # no augmentation then.
+        fixed = bool(self.trainer is not None and self.trainer.overfit_batches)
         return TensorBatchLoader(
-            x, y, self.batch_size, shuffle=True, seed=self.seed, transform=self.train_transform()
+            x,
+            y,
+            self.batch_size,
+            shuffle=not fixed,
+            seed=self.seed,
+            transform=None if fixed else self.train_transform(),
         )
 
     def val_dataloader(self) -> TensorBatchLoader:

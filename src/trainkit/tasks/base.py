@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -115,8 +116,10 @@ class Task(L.LightningModule):
         """Log the stage's epoch values; the sanity-check pass is discarded, never logged."""
         if not self.trainer.sanity_checking:
             values = self.compute_epoch(stage)
+            # Training values are logged after validation, so only val/* is current on the bar.
             for key, value in values.items():
-                self.log(key, value, prog_bar=key.split("/")[-1] in PROGRESS_BAR_KEYS)
+                bar = stage == "val" and key.split("/")[-1] in PROGRESS_BAR_KEYS
+                self.log(key, value, prog_bar=bar)
         self.reset_epoch(stage)
 
     def on_train_epoch_end(self) -> None:
@@ -141,6 +144,18 @@ class Task(L.LightningModule):
         return {k: float(v) for k, v in values.items()}
 
     # -- optimisation ------------------------------------------------------------------------
+    @property
+    def lr(self) -> float | None:
+        """The optimizer's configured learning rate (what tune.lr_find reads and sets)."""
+        return getattr(self.optimizer_factory, "keywords", {}).get("lr")
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        factory = self.optimizer_factory
+        self.optimizer_factory = functools.partial(
+            factory.func, *factory.args, **{**factory.keywords, "lr": value}
+        )
+
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:

@@ -1,0 +1,338 @@
+"""The training doctor: a callback that watches a run and names what is wrong, in plain words."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from trainkit.doctor import data_checks as dc
+from trainkit.doctor import training_checks as tc
+from trainkit.doctor.findings import Finding, finding, fmt
+from trainkit.errors import TrainkitError
+
+SPLITS = ("train", "val", "test")
+
+
+class TrainingDoctor(L.Callback):
+    """Inspects the data before training, watches losses, outputs and gradients, reports findings.
+
+    It costs next to nothing per step: gradient norms are measured every `every_n_steps` steps
+    and kept on the device; everything else is read at epoch ends.
+    """
+
+    def __init__(
+        self,
+        every_n_steps: int = 10,
+        imbalance_ratio: float = 4.0,
+        scale_mean_tol: float = 3.0,
+        scale_std_low: float = 0.01,
+        scale_std_high: float = 10.0,
+        overlap_max_rows: int = 50_000,
+        flat_min_epochs: int = 5,
+        flat_min_drop: float = 0.01,
+        diverge_factor: float = 2.0,
+        overfit_window: int = 5,
+        overfit_rise: float = 0.25,
+        overfit_train_drop: float = 0.05,
+        collapse_share: float = 0.95,
+        collapse_excess: float = 0.1,
+        baseline_margin: float = 0.02,
+        paradox_recall: float = 0.1,
+        grad_explode: float = 1e3,
+        grad_growth: float = 100.0,
+        grad_vanish: float = 1e-7,
+        dead_share: float = 0.5,
+        output_sample: int = 512,
+        expect_overfit: bool = False,
+        overfit_target: float = 0.05,
+    ) -> None:
+        self.every_n_steps = max(1, every_n_steps)
+        self.thresholds = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self.findings: list[Finding] = []
+        self.train_losses: dict[int, float] = {}
+        self.val_history: list[dict[str, Any]] = []
+        self.grad_norms: list[tuple[int, float]] = []
+        self._pending: list[tuple[int, Tensor]] = []
+        self._grad_max: Tensor | None = None
+        self.initial_lr = float("nan")
+        self.stopped_non_finite = False
+
+    @property
+    def t(self) -> dict[str, Any]:
+        return self.thresholds
+
+    def add(self, item: Finding | None) -> None:
+        if item is not None and all(f.code != item.code for f in self.findings):
+            self.findings.append(item)
+
+    # -- before training -----------------------------------------------------------------------
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.optimizers:
+            self.initial_lr = float(trainer.optimizers[0].param_groups[0]["lr"])
+        data = _split_data(trainer.datamodule, self.t["overlap_max_rows"])
+        if not data:
+            return
+        num_classes = getattr(pl_module, "num_classes", None)
+        if num_classes:
+            labels = dc.check_labels({s: y for s, (_, y) in data.items()}, num_classes)
+            if labels is not None:
+                self.add(labels)
+                raise TrainkitError(labels.message)
+            if "train" in data:
+                self.add(dc.check_imbalance(data["train"][1], num_classes, self.t["imbalance_ratio"]))
+        if "train" in data:
+            x = data["train"][0]
+            if x.is_floating_point():
+                t = self.t
+                self.add(dc.check_scaling(x, t["scale_mean_tol"], t["scale_std_low"], t["scale_std_high"]))
+            others = {s: d[0] for s, d in data.items() if s != "train"}
+            self.add(dc.check_overlap(x, others, self.t["overlap_max_rows"]))
+
+    # -- during training: cheap, on the device ---------------------------------------------------
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any
+    ) -> None:
+        if trainer.global_step % self.every_n_steps:
+            return
+        params = [p for p in pl_module.parameters() if p.requires_grad]
+        if not params:
+            return
+        zero = torch.zeros((), device=params[0].device)
+        norms = torch.stack(
+            [torch.linalg.vector_norm(p.grad.detach()) if p.grad is not None else zero for p in params]
+        )
+        self._pending.append((trainer.global_step, torch.linalg.vector_norm(norms)))
+        self._grad_max = norms if self._grad_max is None else torch.maximum(self._grad_max, norms)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step % self.every_n_steps:
+            return
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, Tensor) and not bool(torch.isfinite(loss.detach()).all()):
+            self._stop_non_finite(trainer, "train", float(loss.detach().float().mean()))
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch > 0:
+            self._record_train_loss(trainer, trainer.current_epoch - 1)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._flush_grad_norms(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        record = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        record["epoch"] = trainer.current_epoch
+        confusion = getattr(pl_module, "confusion_results", {}).get("val")
+        record["confusion"] = None if confusion is None else confusion.clone()
+        self.val_history.append(record)
+        loss = record.get("val/loss")
+        if loss is not None and not math.isfinite(loss):
+            self._stop_non_finite(trainer, "validation", loss)
+
+    def _stop_non_finite(self, trainer: L.Trainer, where: str, value: float) -> None:
+        """Stop now, and keep the last good checkpoints: the weights are no longer finite."""
+        trainer.should_stop = True
+        self.stopped_non_finite = True
+        for checkpoint in trainer.checkpoint_callbacks:
+            checkpoint.save_last = False  # last.ckpt keeps the last finite state
+            checkpoint.save_top_k = 0
+        self.add(
+            finding(
+                "non_finite_loss",
+                f"The {where} loss became {value} at epoch {trainer.current_epoch} "
+                f"(step {trainer.global_step}); training was stopped and the last good "
+                "checkpoints were kept.",
+                "Once a loss is NaN or Inf every later step is garbage.",
+                f"lower model.optimizer.lr from {fmt(self.initial_lr)} to about "
+                f"{fmt(self.initial_lr / 10)}, set trainer.gradient_clip_val=1.0, and look for "
+                "log(0), division by zero or unscaled inputs (data.standardize=true).",
+                epoch=trainer.current_epoch,
+            )
+        )
+
+    def _record_train_loss(self, trainer: L.Trainer, epoch: int) -> None:
+        value = trainer.callback_metrics.get("train/loss")
+        if value is not None and epoch not in self.train_losses:
+            self.train_losses[epoch] = float(value)
+
+    def _flush_grad_norms(self, trainer: L.Trainer) -> None:
+        """Move the epoch's gradient norms to the host once and log them at their own steps."""
+        if not self._pending:
+            return
+        values = torch.stack([v for _, v in self._pending]).float().cpu().tolist()
+        steps = [s for s, _ in self._pending]
+        self._pending = []
+        self.grad_norms.extend(zip(steps, values, strict=True))
+        for logger in trainer.loggers:
+            for step, value in zip(steps, values, strict=True):
+                logger.log_metrics({"train/grad_norm": value}, step=step)
+
+    # -- after training ------------------------------------------------------------------------
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._record_train_loss(trainer, max(trainer.current_epoch - 1, 0))
+        self._flush_grad_norms(trainer)
+        self.diagnose(trainer, pl_module)
+        self.report(trainer)
+
+    def diagnose(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Run every end-of-training check on what was recorded."""
+        t, lr = self.t, self.initial_lr
+        train = [self.train_losses[e] for e in sorted(self.train_losses)]
+        val = [r.get("val/loss", float("nan")) for r in self.val_history]
+        if t["expect_overfit"]:
+            self.add(_overfit_check(train, t["overfit_target"], lr))
+        else:
+            self.add(tc.check_flat(train, lr, t["flat_min_epochs"], t["flat_min_drop"]))
+            self.add(tc.check_overfitting(train, val, t["overfit_window"], t["overfit_rise"], t["overfit_train_drop"]))
+        self.add(tc.check_diverging(train, lr, t["diverge_factor"]))
+        best = _best_record(self.val_history, trainer)
+        if best is not None:
+            baseline = _baseline(pl_module, trainer.datamodule)
+            confusion = best.get("confusion")
+            metrics = {k: v for k, v in best.items() if k.startswith("val/")}
+            self.add(tc.check_baseline(metrics, baseline, confusion, t["baseline_margin"], t["paradox_recall"]))
+            # collapsed at the best epoch, or by the end of training
+            for record in (best, self.val_history[-1]):
+                if record.get("confusion") is not None:
+                    self.add(tc.check_collapse(record["confusion"], t["collapse_share"], t["collapse_excess"]))
+        outputs = _sample_outputs(pl_module, trainer.datamodule, t["output_sample"])
+        if outputs is not None and getattr(pl_module, "num_classes", None):
+            single = outputs.ndim == 1 or outputs.shape[-1] == 1
+            self.add(tc.check_probability_outputs(outputs, single))
+        norms = [v for _, v in self.grad_norms]
+        dead = _dead_share(pl_module, self._grad_max)
+        self.add(tc.check_gradients(norms, dead, lr, t["grad_explode"], t["grad_growth"], t["grad_vanish"], t["dead_share"]))
+
+    def report(self, trainer: L.Trainer) -> None:
+        """Findings to TensorBoard text and the console (rank 0)."""
+        if trainer.global_rank != 0:
+            return
+        text = "\n\n".join(f"**{f.code}** ({f.severity}): {f.message}" for f in self.findings)
+        for logger in trainer.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if hasattr(experiment, "add_text"):
+                experiment.add_text("doctor/findings", text or "No findings.", trainer.global_step)
+        print_findings(self.findings)
+
+    # -- resume ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "findings": [f.to_dict() for f in self.findings],
+            "train_losses": dict(self.train_losses),
+            "val_history": [{k: v for k, v in r.items() if k != "confusion"} for r in self.val_history],
+            "grad_norms": list(self.grad_norms),
+            "initial_lr": self.initial_lr,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.findings = [Finding(f["code"], f["message"], f.get("epoch")) for f in state_dict.get("findings", [])]
+        self.train_losses = {int(k): v for k, v in state_dict.get("train_losses", {}).items()}
+        self.val_history = [dict(r, confusion=None) for r in state_dict.get("val_history", [])]
+        self.grad_norms = [tuple(x) for x in state_dict.get("grad_norms", [])]
+        self.initial_lr = state_dict.get("initial_lr", self.initial_lr)
+
+
+def print_findings(findings: list[Finding]) -> None:
+    """The doctor's findings on the console, most severe first."""
+    from rich.console import Console
+
+    console = Console()
+    if not findings:
+        console.print("[green]Training doctor: no findings.[/green]")
+        return
+    order = {"error": 0, "warning": 1, "info": 2}
+    colour = {"error": "red", "warning": "yellow", "info": "cyan"}
+    console.print("[bold]Training doctor:[/bold]")
+    for f in sorted(findings, key=lambda f: order[f.severity]):
+        console.print(f"[{colour[f.severity]}]{f.severity} {f.code}[/]: {f.message}", highlight=False)
+
+
+def _overfit_check(train: list[float], target: float, lr: float) -> Finding | None:
+    """In debug=overfit the training loss must fall close to zero; if not, say so."""
+    if not train or min(train) <= target:
+        return None
+    return finding(
+        "loss_not_decreasing",
+        f"debug=overfit: the training loss on a few fixed batches only fell from {fmt(train[0])} "
+        f"to {fmt(min(train))} in {len(train)} epochs, not below {fmt(target)}.",
+        "A model that cannot memorise a handful of samples has a bug or too little capacity: "
+        "wrong labels, a detached graph, a learning rate off by orders of magnitude.",
+        f"simplify until it learns: try model.optimizer.lr from {fmt(lr)} to 1e-3, drop "
+        "regularisation (model.optimizer.weight_decay=0, model.net.dropout=0), check the labels.",
+    )
+
+
+def _split_data(datamodule: Any, max_rows: int) -> dict[str, tuple[Tensor, Tensor]]:
+    """(x, y) of each split: the in-memory tensors, or up to `max_rows` rows from the loaders."""
+    if datamodule is None:
+        return {}
+    splits = getattr(datamodule, "splits", None)
+    if isinstance(splits, dict) and splits:
+        return {s: splits[s] for s in SPLITS if s in splits}
+    data = {}
+    for split in SPLITS:
+        loader_fn = getattr(datamodule, f"{split}_dataloader", None)
+        try:
+            batches, rows = [], 0
+            for x, y in loader_fn():
+                batches.append((x, y))
+                rows += len(x)
+                if rows >= max_rows:
+                    break
+        except Exception:  # a split the data module does not provide
+            continue
+        if batches:
+            data[split] = (torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches]))
+    return data
+
+
+def _best_record(history: list[dict[str, Any]], trainer: L.Trainer) -> dict[str, Any] | None:
+    monitor = "val/loss"
+    mode = "min"
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and getattr(checkpoint, "monitor", None):
+        monitor, mode = checkpoint.monitor, checkpoint.mode
+    finite = [r for r in history if math.isfinite(r.get(monitor, float("nan")))]
+    if not finite:
+        return None
+    pick = min if mode == "min" else max
+    return pick(finite, key=lambda r: r[monitor])
+
+
+def _baseline(pl_module: Any, datamodule: Any) -> dict[str, float]:
+    if not (hasattr(pl_module, "baseline_metrics") and hasattr(datamodule, "targets")):
+        return {}
+    with torch.no_grad():
+        return pl_module.baseline_metrics(datamodule.targets("train"), datamodule.targets("val"), "val")
+
+
+@torch.no_grad()
+def _sample_outputs(pl_module: L.LightningModule, datamodule: Any, n: int) -> Tensor | None:
+    """The net's raw outputs on the first `n` validation inputs, in eval mode."""
+    splits = getattr(datamodule, "splits", None)
+    if not isinstance(splits, dict) or "val" not in splits:
+        return None
+    x = splits["val"][0][:n].to(pl_module.device)
+    was_training = pl_module.training
+    pl_module.eval()
+    try:
+        return pl_module(x).detach().float().cpu()
+    finally:
+        pl_module.train(was_training)
+
+
+def _dead_share(pl_module: L.LightningModule, grad_max: Tensor | None) -> float:
+    """Share of trainable weights (by count) whose gradient was zero at every measured step."""
+    if grad_max is None:
+        return 0.0
+    params = [p for p in pl_module.parameters() if p.requires_grad]
+    sizes = torch.tensor([p.numel() for p in params], dtype=torch.float64)
+    dead = (grad_max.detach().cpu() == 0).double()
+    return float((dead * sizes).sum() / sizes.sum())

@@ -1,0 +1,105 @@
+"""Checks of the data before the first step: labels, balance, scale, leakage."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from trainkit.doctor.findings import Finding, finding, fmt
+
+
+def check_labels(targets: dict[str, Tensor], num_classes: int) -> Finding | None:
+    """Every class label must lie in [0, num_classes)."""
+    bad = {}
+    for split, y in targets.items():
+        outside = (y < 0) | (y >= num_classes)
+        if outside.any():
+            bad[split] = (int(outside.sum()), int(y.min()), int(y.max()))
+    if not bad:
+        return None
+    where = "; ".join(f"{s}: {n} labels, range {lo}..{hi}" for s, (n, lo, hi) in bad.items())
+    top = max(hi for _, _, hi in bad.values())
+    return finding(
+        "labels_out_of_range",
+        f"Labels outside [0, {num_classes}) ({where}).",
+        "The loss would index past the net's outputs: cross-entropy crashes, BCE trains on "
+        "nonsense.",
+        f"set model.num_classes (and the net's output size) to {top + 1}, or map the labels to "
+        f"0..{num_classes - 1} in the data module.",
+    )
+
+
+def check_imbalance(train_targets: Tensor, num_classes: int, max_ratio: float) -> Finding | None:
+    """Majority/minority count ratio above `max_ratio` (90/10 is 9; 63/37 is 1.7)."""
+    counts = torch.bincount(train_targets.long().clamp(min=0), minlength=num_classes).double()
+    present = counts[counts > 0]
+    if len(present) < 2:
+        return None
+    ratio = float(present.max() / present.min())
+    if ratio < max_ratio:
+        return None
+    shares = ", ".join(f"{i}: {c / counts.sum():.1%}" for i, c in enumerate(counts.tolist()))
+    weights = "model.pos_weight=balanced" if num_classes == 2 else "model.class_weights=balanced"
+    return finding(
+        "class_imbalance",
+        f"Training labels are skewed {ratio:.1f}:1 (class shares {shares}).",
+        "Accuracy can look high while the rare class is never found.",
+        f"{weights}, and judge the run by recall and F1 of the rare class, not accuracy.",
+    )
+
+
+def check_scaling(
+    x: Tensor, mean_tol: float, std_low: float, std_high: float
+) -> Finding | None:
+    """Input features far from zero mean and unit scale."""
+    flat = x.reshape(len(x), -1).double()
+    mean, std = flat.mean(0), flat.std(0, unbiased=False)
+    varying = std > 0
+    if not varying.any():
+        return None
+    worst_mean = float(mean[varying].abs().max())
+    largest, typical = float(std[varying].max()), float(std[varying].median())
+    if worst_mean <= mean_tol and largest <= std_high and typical >= std_low:
+        return None
+    return finding(
+        "unscaled_inputs",
+        f"Input features are far from zero mean and unit scale: largest |mean| {fmt(worst_mean)}, "
+        f"largest std {fmt(largest)}, median std {fmt(typical)}.",
+        "Features on very different scales make one learning rate too big for some weights and "
+        "too small for others, so training is slow or unstable.",
+        "data.standardize=true (statistics from the training split only), or scale the features "
+        "in your data module.",
+    )
+
+
+def _row_hashes(x: Tensor, max_rows: int, seed: int) -> set[int]:
+    rows = x.reshape(len(x), -1).contiguous()
+    if len(rows) > max_rows:
+        pick = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[:max_rows]
+        rows = rows[pick]
+    data = rows.cpu().numpy()
+    return {hash(row.tobytes()) for row in data}
+
+
+def check_overlap(
+    train_x: Tensor, others: dict[str, Tensor], max_rows: int, seed: int = 0
+) -> Finding | None:
+    """Identical samples in train and val/test, found by hashing rows (sampled when large)."""
+    train = _row_hashes(train_x, max_rows, seed)
+    shared = {}
+    for split, x in others.items():
+        hashes = _row_hashes(x, max_rows, seed)
+        n = len(hashes & train)
+        if n:
+            shared[split] = (n, len(hashes))
+    if not shared:
+        return None
+    seen = "; ".join(f"{n} of {total} {s} samples" for s, (n, total) in shared.items())
+    return finding(
+        "train_eval_overlap",
+        f"Identical samples appear in the training split and in evaluation: {seen}.",
+        "The model is scored on samples it trained on, so validation and test metrics are too "
+        "optimistic (leakage).",
+        "remove duplicate rows before splitting (e.g. drop_duplicates), or split by a group key "
+        "so copies stay together.",
+    )

@@ -1,0 +1,230 @@
+"""Checks of what training showed: loss curves, predictions, outputs and gradients."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from trainkit.doctor.findings import Finding, finding, fmt
+
+LR_FIX = "run with tune.lr_find=true to pick a learning rate from a short range test"
+
+
+def check_flat(losses: Sequence[float], lr: float, min_epochs: int, min_drop: float) -> Finding | None:
+    """Training loss has not really decreased after `min_epochs` epochs."""
+    if len(losses) < min_epochs or not all(math.isfinite(v) for v in losses):
+        return None
+    first, best = losses[0], min(losses[1:])
+    drop = (first - best) / max(abs(first), 1e-12)
+    if drop >= min_drop:
+        return None
+    return finding(
+        "loss_not_decreasing",
+        f"Training loss stayed flat: {fmt(first)} in epoch 0, best {fmt(best)} over "
+        f"{len(losses)} epochs (only {drop:.1%} lower).",
+        "The weights are not learning: the learning rate may be far too small, the gradients may "
+        "not reach the weights, or the inputs may carry no signal about the labels.",
+        f"raise model.optimizer.lr from {fmt(lr)} to about 1e-3, or {LR_FIX}; then check that "
+        "inputs and labels line up (debug=overfit must reach a loss near zero).",
+        epoch=len(losses) - 1,
+    )
+
+
+def check_diverging(losses: Sequence[float], lr: float, factor: float) -> Finding | None:
+    """Training loss climbing far above where it started."""
+    finite = [v for v in losses if math.isfinite(v)]
+    if len(finite) < 2:
+        return None
+    first, worst = finite[0], max(finite[1:])
+    if worst <= factor * first:
+        return None
+    epoch = list(losses).index(worst)
+    return finding(
+        "loss_diverging",
+        f"Training loss climbed from {fmt(first)} (epoch 0) to {fmt(worst)} (epoch {epoch}), "
+        f"{fmt(worst / max(first, 1e-12))}x where it started.",
+        "Each step overshoots the minimum: the learning rate is too large for this loss surface.",
+        f"lower model.optimizer.lr from {fmt(lr)} to about {fmt(lr / 10)}, or {LR_FIX}; "
+        "trainer.gradient_clip_val=1.0 also caps single bad steps.",
+        epoch=epoch,
+    )
+
+
+def check_overfitting(
+    train: Sequence[float], val: Sequence[float], window: int, rise: float, train_drop: float
+) -> Finding | None:
+    """Validation loss up for `window` epochs past its minimum while training loss keeps falling."""
+    n = min(len(train), len(val))
+    if n < window + 2 or not all(math.isfinite(v) for v in [*train[:n], *val[:n]]):
+        return None
+    best = min(range(n), key=lambda i: val[i])
+    if n - 1 - best < window:
+        return None
+    recent_val = sum(val[n - window : n]) / window
+    recent_train = sum(train[n - window : n]) / window
+    if recent_val < (1 + rise) * val[best] or recent_train > (1 - train_drop) * train[best]:
+        return None
+    return finding(
+        "overfitting",
+        f"Validation loss rose from {fmt(val[best])} (epoch {best}) to {fmt(recent_val)} "
+        f"(mean of the last {window} epochs) while training loss fell from {fmt(train[best])} "
+        f"to {fmt(recent_train)}.",
+        "The model is memorising the training split instead of learning what carries over.",
+        "keep callbacks.early_stopping on and test the best checkpoint (the default), and "
+        "regularise: model.optimizer.weight_decay=1e-2, model.net.dropout=0.3, a smaller net, "
+        "or more data / augmentation.",
+        epoch=n - 1,
+    )
+
+
+def check_collapse(confusion: Tensor, max_share: float, min_excess: float) -> Finding | None:
+    """One class predicted for (nearly) every validation sample, far more often than it occurs."""
+    total = float(confusion.sum())
+    if total == 0:
+        return None
+    predicted = confusion.sum(0).double() / total
+    actual = confusion.sum(1).double() / total
+    top = int(predicted.argmax())
+    share = float(predicted[top])
+    if share < max_share or share - float(actual[top]) < min_excess:
+        return None
+    return finding(
+        "prediction_collapse",
+        f"The classifier predicts class {top} for {share:.1%} of validation samples, "
+        f"which hold only {float(actual[top]):.1%} of that class.",
+        "A collapsed model has learned the class prior, not the inputs: its accuracy is the "
+        "majority share and the other classes are never found.",
+        "check the learning rate (tune.lr_find=true), class weights for skewed labels "
+        "(model.class_weights=balanced or model.pos_weight=balanced), and that the net returns "
+        "logits without a final activation.",
+    )
+
+
+def check_probability_outputs(outputs: Tensor, single_logit: bool) -> Finding | None:
+    """Net outputs already look like probabilities: all in [0, 1], or softmax rows summing to 1."""
+    if outputs.numel() < 2 or not torch.isfinite(outputs).all():
+        return None
+    low, high = float(outputs.min()), float(outputs.max())
+    in_unit = low >= 0.0 and high <= 1.0
+    softmax_rows = (
+        not single_logit
+        and outputs.ndim == 2
+        and low >= 0.0
+        and bool(torch.allclose(outputs.sum(1), torch.ones(len(outputs)), atol=1e-3))
+    )
+    if not (in_unit or softmax_rows):
+        return None
+    what = "rows that sum to 1 (softmax)" if softmax_rows else f"values in [{fmt(low)}, {fmt(high)}]"
+    loss = "BCEWithLogits" if single_logit else "cross-entropy"
+    return finding(
+        "probabilities_into_logits_loss",
+        f"On validation samples the net outputs only {what}: probabilities, not logits.",
+        f"The {loss} loss applies its own sigmoid/softmax, so it squashes twice: gradients shrink, "
+        "training crawls, and predicted probabilities are wrong.",
+        "remove the final sigmoid/softmax from the net (model.net) and return raw scores; "
+        "trainkit derives probabilities once, after the loss.",
+    )
+
+
+def check_baseline(
+    best: dict[str, float],
+    baseline: dict[str, float],
+    confusion: Tensor | None,
+    margin: float,
+    paradox_recall: float,
+) -> Finding | None:
+    """The best validation metric is no better than the trivial predictor's, or the accuracy
+    looks fine while the rarest class is (almost) never recalled: the accuracy paradox."""
+    if "val/acc" in best and "val/acc" in baseline:
+        acc, base = best["val/acc"], baseline["val/acc"]
+        if acc <= base + margin:
+            return finding(
+                "no_better_than_baseline",
+                f"Best validation accuracy {acc:.3f} is no better than always predicting the "
+                f"majority class ({base:.3f}).",
+                "The model has not learned anything the class frequencies do not already give.",
+                "check the learning rate (tune.lr_find=true) and that inputs and labels line up; "
+                "for skewed labels use model.class_weights=balanced or model.pos_weight=balanced.",
+            )
+        if confusion is not None:
+            support = confusion.sum(1).double()
+            recall = confusion.diagonal().double() / support.clamp(min=1)
+            present = (support > 0).nonzero().flatten()
+            rare = int(present[support[present].argmin()])
+            if float(recall[rare]) <= paradox_recall and len(present) > 1:
+                share = float(support[rare] / support.sum())
+                return finding(
+                    "no_better_than_baseline",
+                    f"Validation accuracy {acc:.3f} looks good, but the rarest class {rare} "
+                    f"({share:.1%} of samples) has recall {float(recall[rare]):.2f}: the accuracy "
+                    "paradox.",
+                    "With skewed labels, accuracy rewards ignoring the rare class, which is "
+                    "usually the one that matters.",
+                    "model.class_weights=balanced (or model.pos_weight=balanced for one logit), "
+                    "and monitor=val/f1 monitor_mode=max instead of val/loss.",
+                )
+        return None
+    if "val/loss" in best and "val/loss" in baseline:
+        loss, base = best["val/loss"], baseline["val/loss"]
+        if loss >= base * (1 - margin):
+            r2 = best.get("val/r2")
+            extra = f" (val r2 {r2:.3f})" if r2 is not None else ""
+            return finding(
+                "no_better_than_baseline",
+                f"Best validation loss {fmt(loss)}{extra} is no better than predicting the "
+                f"training mean ({fmt(base)}).",
+                "The model explains none of the target's variation beyond its average.",
+                "check the learning rate (tune.lr_find=true), that the inputs carry signal about "
+                "the target, and data.standardize=true.",
+            )
+    return None
+
+
+def check_gradients(
+    norms: Sequence[float],
+    dead_share: float,
+    lr: float,
+    explode: float,
+    growth: float,
+    vanish: float,
+    max_dead_share: float,
+) -> Finding | None:
+    """Gradient norms that are huge or growing without bound, or (near) zero."""
+    if not norms:
+        return None
+    third = max(1, len(norms) // 3)
+    head = sorted(norms[:third])[third // 2]
+    tail_values = norms[-third:]
+    tail = sorted(tail_values)[len(tail_values) // 2]
+    if any(not math.isfinite(v) for v in norms) or tail > explode or (
+        head > 0 and tail / head > growth and tail > 1.0
+    ):
+        peak = max((v for v in norms if math.isfinite(v)), default=float("inf"))
+        return finding(
+            "exploding_gradients",
+            f"The gradient norm grew from a median of {fmt(head)} early on to {fmt(tail)} late "
+            f"(peak {fmt(peak)}).",
+            "Huge gradients throw the weights far from where they were: the loss jumps or "
+            "becomes NaN.",
+            f"trainer.gradient_clip_val=1.0, and lower model.optimizer.lr from {fmt(lr)} "
+            f"to about {fmt(lr / 10)}; check data.standardize=true.",
+        )
+    if tail < vanish or dead_share >= max_dead_share:
+        seen = (
+            f"{dead_share:.0%} of the trainable weights never received a non-zero gradient"
+            if dead_share >= max_dead_share
+            else f"The gradient norm is (near) zero: median {fmt(tail)} late in training"
+        )
+        return finding(
+            "vanishing_gradients",
+            f"{seen}.",
+            "Weights without gradient never change: dead ReLUs, saturated sigmoids/tanh, a "
+            "detached graph or frozen layers leave the model unable to learn.",
+            "check the net's activations and initialisation (e.g. ReLU biases far below zero), "
+            "remove .detach() or torch.no_grad() from forward, make sure every layer has "
+            "requires_grad=True, and try a smaller depth or normalisation layers.",
+        )
+    return None

@@ -1,0 +1,46 @@
+"""Broken parts for the doctor's tests: each builds one classic mistake on purpose."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from trainkit.data import TabularDataModule
+from trainkit.data.sources import ArrayData
+from trainkit.nets import MLP
+
+
+class ProbabilityMLP(MLP):
+    """An MLP that ends in a sigmoid (one output) or softmax: probabilities into a logits loss."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = super().forward(x)
+        return torch.sigmoid(out) if out.shape[-1] == 1 else torch.softmax(out, dim=-1)
+
+
+class DeadReluMLP(MLP):
+    """Hidden biases far below zero: every ReLU is dead, so no gradient reaches the hidden layers."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        with torch.no_grad():
+            for layer in self.layers[:-1]:
+                if isinstance(layer, nn.Linear):
+                    layer.bias.fill_(-1000.0)
+
+
+class LeakyTabularDataModule(TabularDataModule):
+    """Duplicates a share of the rows before splitting, so copies land in train and val/test."""
+
+    def __init__(self, duplicate_fraction: float = 0.3, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.duplicate_fraction = duplicate_fraction
+
+    def load(self) -> ArrayData:
+        data = super().load()
+        rng = np.random.default_rng(0)
+        extra = rng.choice(len(data.y), int(self.duplicate_fraction * len(data.y)), replace=False)
+        data.x = np.concatenate([data.x, data.x[extra]])
+        data.y = np.concatenate([data.y, data.y[extra]])
+        return data

@@ -1,0 +1,129 @@
+"""The training doctor: every code appears on a run built with that pathology, with its fix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import compose_train
+
+from trainkit.doctor import SEVERITY
+from trainkit.doctor.data_checks import check_imbalance
+from trainkit.doctor.training_checks import check_baseline
+from trainkit.errors import TrainkitError
+from trainkit.run import train
+
+LONG = ["callbacks.early_stopping=null", "model.scheduler=null"]
+DIVERGING_SGD = [
+    "+experiment=regression",
+    "model/optimizer=sgd",
+    "model.optimizer.momentum=0",
+    "model.optimizer.lr=0.3",
+]
+
+# code -> (overrides, text the message must contain)
+PATHOLOGIES = {
+    "loss_not_decreasing": (
+        ["+experiment=binary", "model.optimizer.lr=1e-7", "trainer.max_epochs=6", *LONG],
+        "model.optimizer.lr from 1e-07",
+    ),
+    "loss_diverging": ([*DIVERGING_SGD, "trainer.max_epochs=8", *LONG], "lower model.optimizer.lr"),
+    "exploding_gradients": ([*DIVERGING_SGD, "trainer.max_epochs=8", *LONG], "gradient_clip_val"),
+    "non_finite_loss": ([*DIVERGING_SGD, "trainer.max_epochs=40", *LONG], "last good checkpoints"),
+    "prediction_collapse": (
+        ["+experiment=multiclass", "model.net._target_=pathologies.DeadReluMLP", "trainer.max_epochs=5"],
+        "validation samples",
+    ),
+    "no_better_than_baseline": (
+        ["+experiment=multiclass", "model.optimizer.weight_decay=100", "trainer.max_epochs=8", *LONG],
+        "majority class",
+    ),
+    "overfitting": (
+        [
+            "+experiment=multiclass",
+            "model.net.hidden_sizes=[256,256]",
+            "model.net.dropout=0",
+            "model.optimizer.weight_decay=0",
+            "model.optimizer.lr=0.01",
+            "data.batch_size=8",
+            "trainer.max_epochs=60",
+            *LONG,
+        ],
+        "weight_decay",
+    ),
+    "probabilities_into_logits_loss": (
+        ["+experiment=multiclass", "model.net._target_=pathologies.ProbabilityMLP", "trainer.max_epochs=3"],
+        "remove the final sigmoid/softmax",
+    ),
+    "class_imbalance": (
+        ["+experiment=binary", "data.class_fraction={1: 0.1}", "trainer.max_epochs=3"],
+        "model.pos_weight=balanced",
+    ),
+    "unscaled_inputs": (
+        ["+experiment=binary", "data.standardize=false", "trainer.max_epochs=3"],
+        "data.standardize=true",
+    ),
+    "vanishing_gradients": (
+        ["+experiment=binary", "model.net._target_=pathologies.DeadReluMLP", "trainer.max_epochs=3"],
+        "dead ReLUs",
+    ),
+    "train_eval_overlap": (
+        ["+experiment=binary", "data._target_=pathologies.LeakyTabularDataModule", "trainer.max_epochs=2"],
+        "drop_duplicates",
+    ),
+}
+
+
+def run(tmp_path, overrides):
+    cfg = compose_train(tmp_path / "run", overrides)
+    summary = train(cfg)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["diagnostics"] == summary["diagnostics"]
+    return summary
+
+
+@pytest.mark.parametrize("code", sorted(PATHOLOGIES))
+def test_pathology_is_named_with_its_fix(tmp_path, code):
+    overrides, fix = PATHOLOGIES[code]
+    summary = run(tmp_path, overrides)
+    found = {d["code"]: d for d in summary["diagnostics"]}
+    assert code in found, f"expected {code}, got {sorted(found)}"
+    assert found[code]["severity"] == SEVERITY[code]
+    assert fix in found[code]["message"]
+    assert "Try:" in found[code]["message"]
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    summary = run(tmp_path, [*DIVERGING_SGD, "trainer.max_epochs=40", *LONG])
+    assert summary["stop_reason"] == "non_finite_loss"
+    assert summary["epochs_completed"] < 40
+    for name in ("best.ckpt", "last.ckpt"):
+        state = torch.load(tmp_path / "run" / "checkpoints" / name, weights_only=True)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in state.values()), name
+
+
+def test_labels_out_of_range_stop_before_any_step(tmp_path):
+    overrides = ["+experiment=multiclass", "model.num_classes=2", "model.net.out_features=2"]
+    with pytest.raises(TrainkitError, match="Labels outside"):
+        run(tmp_path, overrides)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert [d["code"] for d in summary["diagnostics"]] == ["labels_out_of_range"]
+    assert summary["epochs_completed"] == 0
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_imbalance_threshold_separates_63_37_from_90_10():
+    assert check_imbalance(torch.tensor([0] * 63 + [1] * 37), 2, 4.0) is None
+    assert check_imbalance(torch.tensor([0] * 90 + [1] * 10), 2, 4.0) is not None
+
+
+def test_accuracy_paradox_is_no_better_than_baseline():
+    # 3 classes: the two common ones learned, the rare one (5%) never recalled
+    confusion = torch.tensor([[50, 2, 0], [3, 40, 0], [4, 1, 0]])
+    metrics = {"val/acc": 0.9, "val/loss": 0.3}
+    found = check_baseline(metrics, {"val/acc": 0.5}, confusion, 0.02, 0.1)
+    assert found is not None and found.code == "no_better_than_baseline"
+    assert "accuracy paradox" in found.message and "class 2" in found.message
+    healthy = torch.tensor([[50, 2, 0], [3, 40, 0], [1, 0, 4]])
+    assert check_baseline(metrics, {"val/acc": 0.5}, healthy, 0.02, 0.1) is None
