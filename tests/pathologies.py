@@ -20,7 +20,7 @@ class ProbabilityMLP(MLP):
 
 
 class DeadReluMLP(MLP):
-    """Hidden biases far below zero: every ReLU is dead, so no gradient reaches the hidden layers."""
+    """Hidden biases far below zero: every ReLU is dead and no gradient reaches hidden layers."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

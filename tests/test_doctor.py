@@ -32,11 +32,20 @@ PATHOLOGIES = {
     "exploding_gradients": ([*DIVERGING_SGD, "trainer.max_epochs=8", *LONG], "gradient_clip_val"),
     "non_finite_loss": ([*DIVERGING_SGD, "trainer.max_epochs=40", *LONG], "last good checkpoints"),
     "prediction_collapse": (
-        ["+experiment=multiclass", "model.net._target_=pathologies.DeadReluMLP", "trainer.max_epochs=5"],
+        [
+            "+experiment=multiclass",
+            "model.net._target_=pathologies.DeadReluMLP",
+            "trainer.max_epochs=5",
+        ],
         "validation samples",
     ),
     "no_better_than_baseline": (
-        ["+experiment=multiclass", "model.optimizer.weight_decay=100", "trainer.max_epochs=8", *LONG],
+        [
+            "+experiment=multiclass",
+            "model.optimizer.weight_decay=100",
+            "trainer.max_epochs=8",
+            *LONG,
+        ],
         "majority class",
     ),
     "overfitting": (
@@ -53,7 +62,11 @@ PATHOLOGIES = {
         "weight_decay",
     ),
     "probabilities_into_logits_loss": (
-        ["+experiment=multiclass", "model.net._target_=pathologies.ProbabilityMLP", "trainer.max_epochs=3"],
+        [
+            "+experiment=multiclass",
+            "model.net._target_=pathologies.ProbabilityMLP",
+            "trainer.max_epochs=3",
+        ],
         "remove the final sigmoid/softmax",
     ),
     "class_imbalance": (
@@ -65,11 +78,19 @@ PATHOLOGIES = {
         "data.standardize=true",
     ),
     "vanishing_gradients": (
-        ["+experiment=binary", "model.net._target_=pathologies.DeadReluMLP", "trainer.max_epochs=3"],
+        [
+            "+experiment=binary",
+            "model.net._target_=pathologies.DeadReluMLP",
+            "trainer.max_epochs=3",
+        ],
         "dead ReLUs",
     ),
     "train_eval_overlap": (
-        ["+experiment=binary", "data._target_=pathologies.LeakyTabularDataModule", "trainer.max_epochs=2"],
+        [
+            "+experiment=binary",
+            "data._target_=pathologies.LeakyTabularDataModule",
+            "trainer.max_epochs=2",
+        ],
         "drop_duplicates",
     ),
 }
@@ -78,7 +99,10 @@ PATHOLOGIES = {
 def run(tmp_path, overrides):
     cfg = compose_train(tmp_path / "run", overrides)
     summary = train(cfg)
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["diagnostics"] == summary["diagnostics"]
+    assert (
+        json.loads((tmp_path / "run" / "summary.json").read_text())["diagnostics"]
+        == summary["diagnostics"]
+    )
     return summary
 
 
@@ -127,3 +151,72 @@ def test_accuracy_paradox_is_no_better_than_baseline():
     assert "accuracy paradox" in found.message and "class 2" in found.message
     healthy = torch.tensor([[50, 2, 0], [3, 40, 0], [1, 0, 4]])
     assert check_baseline(metrics, {"val/acc": 0.5}, healthy, 0.02, 0.1) is None
+
+
+def test_overfit_debug_reaches_near_zero_or_says_why(tmp_path):
+    healthy = run(
+        tmp_path / "ok", ["+experiment=binary", "debug=overfit", "trainer.max_epochs=150"]
+    )
+    assert healthy["diagnostics"] == [], healthy["diagnostics"]
+    broken = run(
+        tmp_path / "dead",
+        [
+            "+experiment=binary",
+            "debug=overfit",
+            "trainer.max_epochs=20",
+            "model.net._target_=pathologies.DeadReluMLP",
+        ],
+    )
+    found = {d["code"]: d["message"] for d in broken["diagnostics"]}
+    assert "simplify until it learns" in found["loss_not_decreasing"]
+
+
+@pytest.mark.parametrize("mode", ["fast", "limit", "profile"])
+def test_debug_configs_run(tmp_path, mode):
+    summary = run(tmp_path, ["+experiment=multiclass", f"debug={mode}"])
+    assert summary["status"] == "completed"
+    if mode == "fast":
+        assert summary["epochs_completed"] == 1
+    if mode == "limit":
+        assert summary["epochs_completed"] == 3
+    if mode == "profile":
+        assert list((tmp_path / "run").glob("*profile*.txt"))
+
+
+def test_lr_finder_sets_the_learning_rate_it_reports(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = compose_train(
+        tmp_path / "run", ["+experiment=binary", "tune.lr_find=true", "trainer.max_epochs=3"]
+    )
+    summary = train(cfg)
+    used = summary["lr_find"]["used"]
+    assert summary["lr_find"]["suggested"] == used != summary["lr_find"]["configured"]
+    assert cfg.model.optimizer.lr == used
+    events = EventAccumulator(
+        str(tmp_path / "run" / "tensorboard"), size_guidance={"images": 0, "scalars": 0}
+    )
+    events.Reload()
+    assert "tune/lr_find" in events.Tags()["images"]
+    assert events.Scalars("lr-Adam")[0].value == pytest.approx(used, rel=1e-6)
+
+
+def test_gradient_norm_is_logged_every_n_steps(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run(
+        tmp_path,
+        [
+            "+experiment=cnn",
+            "trainer.max_epochs=2",
+            "callbacks.doctor.every_n_steps=5",
+            "trainer.gradient_clip_val=1.0",
+        ],
+    )
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    steps = [e.step for e in events.Scalars("train/grad_norm")]
+    assert steps and all(s % 5 == 0 for s in steps)
+    assert steps == sorted(steps) and len(steps) == len(set(steps))
+    text = events.Tags()["tensors"]
+    assert any(t.startswith("doctor/findings") for t in text)

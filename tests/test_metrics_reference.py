@@ -98,7 +98,13 @@ def test_epoch_loss_does_not_depend_on_batch_size(trained_runs, name, tmp_path):
             tmp_path / str(batch_size),
             [f"+experiment={name}", f"data.eval_batch_size={batch_size}"],
         )
-        trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+        trainer = L.Trainer(
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            default_root_dir=tmp_path,
+        )
         result = trainer.validate(
             instantiate(cfg.model),
             datamodule=instantiate(cfg.data),

@@ -34,7 +34,9 @@ def confusion_figure(
     return fig
 
 
-def lr_find_figure(lrs: Sequence[float], losses: Sequence[float], suggestion: float | None) -> Figure:
+def lr_find_figure(
+    lrs: Sequence[float], losses: Sequence[float], suggestion: float | None
+) -> Figure:
     """Loss against learning rate from the range test, with the suggested rate marked."""
     fig = Figure(figsize=(5, 3.5), dpi=80)
     ax = fig.add_subplot()

@@ -1,4 +1,4 @@
-"""The training doctor: checks of data, curves, outputs and gradients, and the callback running them."""
+"""The training doctor: checks of data, curves, outputs and gradients, and their callback."""
 
 from trainkit.doctor.callback import TrainingDoctor, print_findings
 from trainkit.doctor.findings import SEVERITY, Finding

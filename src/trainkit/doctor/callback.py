@@ -83,12 +83,18 @@ class TrainingDoctor(L.Callback):
                 self.add(labels)
                 raise TrainkitError(labels.message)
             if "train" in data:
-                self.add(dc.check_imbalance(data["train"][1], num_classes, self.t["imbalance_ratio"]))
+                self.add(
+                    dc.check_imbalance(data["train"][1], num_classes, self.t["imbalance_ratio"])
+                )
         if "train" in data:
             x = data["train"][0]
             if x.is_floating_point():
                 t = self.t
-                self.add(dc.check_scaling(x, t["scale_mean_tol"], t["scale_std_low"], t["scale_std_high"]))
+                self.add(
+                    dc.check_scaling(
+                        x, t["scale_mean_tol"], t["scale_std_low"], t["scale_std_high"]
+                    )
+                )
             others = {s: d[0] for s, d in data.items() if s != "train"}
             self.add(dc.check_overlap(x, others, self.t["overlap_max_rows"]))
 
@@ -103,13 +109,21 @@ class TrainingDoctor(L.Callback):
             return
         zero = torch.zeros((), device=params[0].device)
         norms = torch.stack(
-            [torch.linalg.vector_norm(p.grad.detach()) if p.grad is not None else zero for p in params]
+            [
+                torch.linalg.vector_norm(p.grad.detach()) if p.grad is not None else zero
+                for p in params
+            ]
         )
         self._pending.append((trainer.global_step, torch.linalg.vector_norm(norms)))
         self._grad_max = norms if self._grad_max is None else torch.maximum(self._grad_max, norms)
 
     def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
     ) -> None:
         if trainer.global_step % self.every_n_steps:
             return
@@ -190,25 +204,47 @@ class TrainingDoctor(L.Callback):
             self.add(_overfit_check(train, t["overfit_target"], lr))
         else:
             self.add(tc.check_flat(train, lr, t["flat_min_epochs"], t["flat_min_drop"]))
-            self.add(tc.check_overfitting(train, val, t["overfit_window"], t["overfit_rise"], t["overfit_train_drop"]))
+            self.add(
+                tc.check_overfitting(
+                    train, val, t["overfit_window"], t["overfit_rise"], t["overfit_train_drop"]
+                )
+            )
         self.add(tc.check_diverging(train, lr, t["diverge_factor"]))
         best = _best_record(self.val_history, trainer)
         if best is not None:
             baseline = _baseline(pl_module, trainer.datamodule)
             confusion = best.get("confusion")
             metrics = {k: v for k, v in best.items() if k.startswith("val/")}
-            self.add(tc.check_baseline(metrics, baseline, confusion, t["baseline_margin"], t["paradox_recall"]))
+            self.add(
+                tc.check_baseline(
+                    metrics, baseline, confusion, t["baseline_margin"], t["paradox_recall"]
+                )
+            )
             # collapsed at the best epoch, or by the end of training
             for record in (best, self.val_history[-1]):
                 if record.get("confusion") is not None:
-                    self.add(tc.check_collapse(record["confusion"], t["collapse_share"], t["collapse_excess"]))
+                    self.add(
+                        tc.check_collapse(
+                            record["confusion"], t["collapse_share"], t["collapse_excess"]
+                        )
+                    )
         outputs = _sample_outputs(pl_module, trainer.datamodule, t["output_sample"])
         if outputs is not None and getattr(pl_module, "num_classes", None):
             single = outputs.ndim == 1 or outputs.shape[-1] == 1
             self.add(tc.check_probability_outputs(outputs, single))
         norms = [v for _, v in self.grad_norms]
         dead = _dead_share(pl_module, self._grad_max)
-        self.add(tc.check_gradients(norms, dead, lr, t["grad_explode"], t["grad_growth"], t["grad_vanish"], t["dead_share"]))
+        self.add(
+            tc.check_gradients(
+                norms,
+                dead,
+                lr,
+                t["grad_explode"],
+                t["grad_growth"],
+                t["grad_vanish"],
+                t["dead_share"],
+            )
+        )
 
     def report(self, trainer: L.Trainer) -> None:
         """Findings to TensorBoard text and the console (rank 0)."""
@@ -226,13 +262,17 @@ class TrainingDoctor(L.Callback):
         return {
             "findings": [f.to_dict() for f in self.findings],
             "train_losses": dict(self.train_losses),
-            "val_history": [{k: v for k, v in r.items() if k != "confusion"} for r in self.val_history],
+            "val_history": [
+                {k: v for k, v in r.items() if k != "confusion"} for r in self.val_history
+            ],
             "grad_norms": list(self.grad_norms),
             "initial_lr": self.initial_lr,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.findings = [Finding(f["code"], f["message"], f.get("epoch")) for f in state_dict.get("findings", [])]
+        self.findings = [
+            Finding(f["code"], f["message"], f.get("epoch")) for f in state_dict.get("findings", [])
+        ]
         self.train_losses = {int(k): v for k, v in state_dict.get("train_losses", {}).items()}
         self.val_history = [dict(r, confusion=None) for r in state_dict.get("val_history", [])]
         self.grad_norms = [tuple(x) for x in state_dict.get("grad_norms", [])]
@@ -251,7 +291,9 @@ def print_findings(findings: list[Finding]) -> None:
     colour = {"error": "red", "warning": "yellow", "info": "cyan"}
     console.print("[bold]Training doctor:[/bold]")
     for f in sorted(findings, key=lambda f: order[f.severity]):
-        console.print(f"[{colour[f.severity]}]{f.severity} {f.code}[/]: {f.message}", highlight=False)
+        console.print(
+            f"[{colour[f.severity]}]{f.severity} {f.code}[/]: {f.message}", highlight=False
+        )
 
 
 def _overfit_check(train: list[float], target: float, lr: float) -> Finding | None:
@@ -310,7 +352,9 @@ def _baseline(pl_module: Any, datamodule: Any) -> dict[str, float]:
     if not (hasattr(pl_module, "baseline_metrics") and hasattr(datamodule, "targets")):
         return {}
     with torch.no_grad():
-        return pl_module.baseline_metrics(datamodule.targets("train"), datamodule.targets("val"), "val")
+        return pl_module.baseline_metrics(
+            datamodule.targets("train"), datamodule.targets("val"), "val"
+        )
 
 
 @torch.no_grad()

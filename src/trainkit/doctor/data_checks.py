@@ -48,9 +48,7 @@ def check_imbalance(train_targets: Tensor, num_classes: int, max_ratio: float) -
     )
 
 
-def check_scaling(
-    x: Tensor, mean_tol: float, std_low: float, std_high: float
-) -> Finding | None:
+def check_scaling(x: Tensor, mean_tol: float, std_low: float, std_high: float) -> Finding | None:
     """Input features far from zero mean and unit scale."""
     flat = x.reshape(len(x), -1).double()
     mean, std = flat.mean(0), flat.std(0, unbiased=False)

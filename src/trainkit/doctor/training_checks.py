@@ -13,7 +13,9 @@ from trainkit.doctor.findings import Finding, finding, fmt
 LR_FIX = "run with tune.lr_find=true to pick a learning rate from a short range test"
 
 
-def check_flat(losses: Sequence[float], lr: float, min_epochs: int, min_drop: float) -> Finding | None:
+def check_flat(
+    losses: Sequence[float], lr: float, min_epochs: int, min_drop: float
+) -> Finding | None:
     """Training loss has not really decreased after `min_epochs` epochs."""
     if len(losses) < min_epochs or not all(math.isfinite(v) for v in losses):
         return None
@@ -117,7 +119,9 @@ def check_probability_outputs(outputs: Tensor, single_logit: bool) -> Finding | 
     )
     if not (in_unit or softmax_rows):
         return None
-    what = "rows that sum to 1 (softmax)" if softmax_rows else f"values in [{fmt(low)}, {fmt(high)}]"
+    what = (
+        "rows that sum to 1 (softmax)" if softmax_rows else f"values in [{fmt(low)}, {fmt(high)}]"
+    )
     loss = "BCEWithLogits" if single_logit else "cross-entropy"
     return finding(
         "probabilities_into_logits_loss",
@@ -199,8 +203,10 @@ def check_gradients(
     head = sorted(norms[:third])[third // 2]
     tail_values = norms[-third:]
     tail = sorted(tail_values)[len(tail_values) // 2]
-    if any(not math.isfinite(v) for v in norms) or tail > explode or (
-        head > 0 and tail / head > growth and tail > 1.0
+    if (
+        any(not math.isfinite(v) for v in norms)
+        or tail > explode
+        or (head > 0 and tail / head > growth and tail > 1.0)
     ):
         peak = max((v for v in norms if math.isfinite(v)), default=float("inf"))
         return finding(
