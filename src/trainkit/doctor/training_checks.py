@@ -96,7 +96,7 @@ def check_collapse(confusion: Tensor, max_share: float, min_excess: float) -> Fi
     return finding(
         "prediction_collapse",
         f"The classifier predicts class {top} for {share:.1%} of validation samples, "
-        f"which hold only {float(actual[top]):.1%} of that class.",
+        f"although only {float(actual[top]):.1%} of them belong to it.",
         "A collapsed model has learned the class prior, not the inputs: its accuracy is the "
         "majority share and the other classes are never found.",
         "check the learning rate (tune.lr_find=true), class weights for skewed labels "
