@@ -44,3 +44,19 @@ class LeakyTabularDataModule(TabularDataModule):
         data.x = np.concatenate([data.x, data.x[extra]])
         data.y = np.concatenate([data.y, data.y[extra]])
         return data
+
+
+class DeepSigmoidNet(nn.Module):
+    """Twelve sigmoid layers: the gradient fades to nothing before it reaches the first ones."""
+
+    def __init__(
+        self, in_features: int, out_features: int, width: int = 32, depth: int = 12
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            layers += [nn.Linear(in_features if i == 0 else width, width), nn.Sigmoid()]
+        self.layers = nn.Sequential(*layers, nn.Linear(width, out_features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)

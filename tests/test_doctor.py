@@ -24,9 +24,36 @@ DIVERGING_SGD = [
 
 # code -> (overrides, text the message must contain)
 PATHOLOGIES = {
+    # built differently from the cases below: Adam with a huge rate, sigmoid depth, plain SGD
+    "loss_diverging (adam)": (
+        ["+experiment=binary", "model.optimizer.lr=10", "trainer.max_epochs=8", *LONG],
+        "lower model.optimizer.lr from 10",
+    ),
+    "vanishing_gradients (sigmoid depth)": (
+        [
+            "+experiment=binary",
+            "model.net._target_=pathologies.DeepSigmoidNet",
+            "~model.net.hidden_sizes",
+            "~model.net.dropout",
+            "model/optimizer=sgd",
+            "model.optimizer.lr=0.01",
+            "trainer.max_epochs=4",
+        ],
+        "fades on its way back",
+    ),
+    "loss_not_decreasing (sgd)": (
+        [
+            "+experiment=multiclass",
+            "model/optimizer=sgd",
+            "model.optimizer.lr=1e-5",
+            "trainer.max_epochs=10",
+            *LONG,
+        ],
+        "tune.lr_find=true",
+    ),
     "loss_not_decreasing": (
         ["+experiment=binary", "model.optimizer.lr=1e-7", "trainer.max_epochs=6", *LONG],
-        "model.optimizer.lr from 1e-07",
+        "model.optimizer.lr at 1e-06",
     ),
     "loss_diverging": ([*DIVERGING_SGD, "trainer.max_epochs=8", *LONG], "lower model.optimizer.lr"),
     "exploding_gradients": ([*DIVERGING_SGD, "trainer.max_epochs=8", *LONG], "gradient_clip_val"),
@@ -109,6 +136,7 @@ def run(tmp_path, overrides):
 @pytest.mark.parametrize("code", sorted(PATHOLOGIES))
 def test_pathology_is_named_with_its_fix(tmp_path, code):
     overrides, fix = PATHOLOGIES[code]
+    code = code.split(" ")[0]
     summary = run(tmp_path, overrides)
     found = {d["code"]: d for d in summary["diagnostics"]}
     assert code in found, f"expected {code}, got {sorted(found)}"
@@ -175,6 +203,7 @@ def test_overfit_debug_reaches_near_zero_or_says_why(tmp_path):
 def test_debug_configs_run(tmp_path, mode):
     summary = run(tmp_path, ["+experiment=multiclass", f"debug={mode}"])
     assert summary["status"] == "completed"
+    assert summary["diagnostics"] == [], summary["diagnostics"]  # a healthy net, briefly
     if mode == "fast":
         assert summary["epochs_completed"] == 1
     if mode == "limit":
@@ -220,3 +249,22 @@ def test_gradient_norm_is_logged_every_n_steps(tmp_path):
     assert steps == sorted(steps) and len(steps) == len(set(steps))
     text = events.Tags()["tensors"]
     assert any(t.startswith("doctor/findings") for t in text)
+
+
+def test_labels_are_checked_before_the_lr_finder_steps(tmp_path):
+    overrides = [
+        "+experiment=multiclass",
+        "model.num_classes=2",
+        "model.net.out_features=2",
+        "tune.lr_find=true",
+    ]
+    with pytest.raises(TrainkitError, match="Labels outside"):
+        run(tmp_path, overrides)
+
+
+def test_constant_outputs_are_not_called_probabilities():
+    from trainkit.doctor.training_checks import check_probability_outputs
+
+    assert check_probability_outputs(torch.zeros(50, 1), single_logit=True) is None
+    assert check_probability_outputs(torch.rand(50, 1), single_logit=True) is not None
+    assert check_probability_outputs(torch.randn(50, 3) * 3, single_logit=False) is None

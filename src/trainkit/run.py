@@ -109,6 +109,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if cfg.get("tune") and cfg.tune.lr_find:
             from trainkit.tune import find_lr
 
+            doctor = find_doctor(trainer)
+            if doctor is not None:  # bad labels must stop the run before the range test steps
+                datamodule.setup("fit")
+                doctor.inspect_data(datamodule, model)
+
             summary["lr_find"] = find_lr(cfg, trainer, model, datamodule, run_dir)
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         # Read before testing: loading the best checkpoint also rolls callback state back.

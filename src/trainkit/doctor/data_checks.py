@@ -29,7 +29,9 @@ def check_labels(targets: dict[str, Tensor], num_classes: int) -> Finding | None
     )
 
 
-def check_imbalance(train_targets: Tensor, num_classes: int, max_ratio: float) -> Finding | None:
+def check_imbalance(
+    train_targets: Tensor, num_classes: int, max_ratio: float, weighted: bool = False
+) -> Finding | None:
     """Majority/minority count ratio above `max_ratio` (90/10 is 9; 63/37 is 1.7)."""
     counts = torch.bincount(train_targets.long().clamp(min=0), minlength=num_classes).double()
     present = counts[counts > 0]
@@ -44,7 +46,8 @@ def check_imbalance(train_targets: Tensor, num_classes: int, max_ratio: float) -
         "class_imbalance",
         f"Training labels are skewed {ratio:.1f}:1 (class shares {shares}).",
         "Accuracy can look high while the rare class is never found.",
-        f"{weights}, and judge the run by recall and F1 of the rare class, not accuracy.",
+        ("class weights are set; " if weighted else f"{weights}, and ")
+        + "judge the run by recall and F1 of the rare class, not accuracy.",
     )
 
 

@@ -14,40 +14,62 @@ LR_FIX = "run with tune.lr_find=true to pick a learning rate from a short range 
 
 
 def check_flat(
-    losses: Sequence[float], lr: float, min_epochs: int, min_drop: float
+    losses: Sequence[float],
+    baseline_loss: float | None,
+    lr: float,
+    min_epochs: int,
+    min_drop: float,
 ) -> Finding | None:
-    """Training loss has not really decreased after `min_epochs` epochs."""
+    """Training loss has not really decreased after `min_epochs` epochs: the mean of the last
+    three epochs is barely below epoch 0, or never clearly below the trivial predictor's loss."""
     if len(losses) < min_epochs or not all(math.isfinite(v) for v in losses):
         return None
-    first, best = losses[0], min(losses[1:])
-    drop = (first - best) / max(abs(first), 1e-12)
-    if drop >= min_drop:
+    first, recent = losses[0], sum(losses[-3:]) / len(losses[-3:])
+    if recent > first:  # rising, not flat: check_diverging speaks to that
         return None
+    drop = (first - recent) / max(abs(first), 1e-12)
+    stuck = baseline_loss is not None and recent >= (1 - min_drop) * baseline_loss
+    if drop >= min_drop and not stuck:
+        return None
+    seen = (
+        f"Training loss stayed flat: {fmt(first)} in epoch 0, {fmt(recent)} over the last "
+        f"epochs of {len(losses)} (only {drop:.1%} lower)"
+    )
+    if stuck:
+        seen += f", no better than the trivial predictor's {fmt(baseline_loss)}"
     return finding(
         "loss_not_decreasing",
-        f"Training loss stayed flat: {fmt(first)} in epoch 0, best {fmt(best)} over "
-        f"{len(losses)} epochs (only {drop:.1%} lower).",
-        "The weights are not learning: the learning rate may be far too small, the gradients may "
-        "not reach the weights, or the inputs may carry no signal about the labels.",
-        f"raise model.optimizer.lr from {fmt(lr)} to about 1e-3, or {LR_FIX}; then check that "
-        "inputs and labels line up (debug=overfit must reach a loss near zero).",
+        seen + ".",
+        "The weights are not learning: the learning rate may be far too small (or too large "
+        "for the net to settle), the gradients may not reach the weights, or the inputs may "
+        "carry no signal about the labels.",
+        f"run with tune.lr_find=true, or try model.optimizer.lr at {fmt(lr * 10)} and "
+        f"{fmt(lr / 10)} (now {fmt(lr)}) and lower model.optimizer.weight_decay if it is large; "
+        "then check that inputs and labels line up (debug=overfit must drive the loss near zero).",
         epoch=len(losses) - 1,
     )
 
 
-def check_diverging(losses: Sequence[float], lr: float, factor: float) -> Finding | None:
-    """Training loss climbing far above where it started."""
+def check_diverging(
+    losses: Sequence[float], first_batch: float | None, lr: float, factor: float
+) -> Finding | None:
+    """Training loss climbing far above where it started (the very first batch's loss)."""
     finite = [v for v in losses if math.isfinite(v)]
-    if len(finite) < 2:
+    start = first_batch if first_batch is not None and math.isfinite(first_batch) else None
+    if start is None:
+        if len(finite) < 2:
+            return None
+        start, finite = finite[0], finite[1:]
+    if not finite:
         return None
-    first, worst = finite[0], max(finite[1:])
-    if worst <= factor * first:
+    worst = max(finite)
+    if worst <= factor * start:
         return None
     epoch = list(losses).index(worst)
     return finding(
         "loss_diverging",
-        f"Training loss climbed from {fmt(first)} (epoch 0) to {fmt(worst)} (epoch {epoch}), "
-        f"{fmt(worst / max(first, 1e-12))}x where it started.",
+        f"Training loss climbed from {fmt(start)} at the first step to {fmt(worst)} "
+        f"(epoch {epoch} mean), {fmt(worst / max(start, 1e-12))}x where it started.",
         "Each step overshoots the minimum: the learning rate is too large for this loss surface.",
         f"lower model.optimizer.lr from {fmt(lr)} to about {fmt(lr / 10)}, or {LR_FIX}; "
         "trainer.gradient_clip_val=1.0 also caps single bad steps.",
@@ -110,7 +132,7 @@ def check_probability_outputs(outputs: Tensor, single_logit: bool) -> Finding | 
     if outputs.numel() < 2 or not torch.isfinite(outputs).all():
         return None
     low, high = float(outputs.min()), float(outputs.max())
-    in_unit = low >= 0.0 and high <= 1.0
+    in_unit = low >= 0.0 and high <= 1.0 and high - low > 1e-3  # a constant is no probability
     softmax_rows = (
         not single_logit
         and outputs.ndim == 2
@@ -144,7 +166,7 @@ def check_baseline(
     looks fine while the rarest class is (almost) never recalled: the accuracy paradox."""
     if "val/acc" in best and "val/acc" in baseline:
         acc, base = best["val/acc"], baseline["val/acc"]
-        if acc <= base + margin:
+        if 1 - acc >= (1 - base) * (1 - margin):  # must cut the majority's error by `margin`
             return finding(
                 "no_better_than_baseline",
                 f"Best validation accuracy {acc:.3f} is no better than always predicting the "
@@ -182,7 +204,7 @@ def check_baseline(
                 f"training mean ({fmt(base)}).",
                 "The model explains none of the target's variation beyond its average.",
                 "check the learning rate (tune.lr_find=true), that the inputs carry signal about "
-                "the target, and data.standardize=true.",
+                "the target, data.standardize=true and data.standardize_target=true.",
             )
     return None
 
@@ -190,47 +212,53 @@ def check_baseline(
 def check_gradients(
     norms: Sequence[float],
     dead_share: float,
+    depth_ratio: float,
     lr: float,
     explode: float,
     growth: float,
     vanish: float,
     max_dead_share: float,
+    vanish_depth: float,
 ) -> Finding | None:
-    """Gradient norms that are huge or growing without bound, or (near) zero."""
+    """Gradient norms that are huge or growing without bound, or that vanish: (near) zero
+    overall, absent from most weights, or fading from the last layer back to the first."""
+    norms = [v for v in norms if math.isfinite(v)]  # a NaN step is non_finite_loss's to report
     if not norms:
         return None
     third = max(1, len(norms) // 3)
     head = sorted(norms[:third])[third // 2]
     tail_values = norms[-third:]
     tail = sorted(tail_values)[len(tail_values) // 2]
-    if (
-        any(not math.isfinite(v) for v in norms)
-        or tail > explode
-        or (head > 0 and tail / head > growth and tail > 1.0)
-    ):
-        peak = max((v for v in norms if math.isfinite(v)), default=float("inf"))
+    if tail > explode or (head > 0 and tail / head > growth and tail > 1.0):
         return finding(
             "exploding_gradients",
             f"The gradient norm grew from a median of {fmt(head)} early on to {fmt(tail)} late "
-            f"(peak {fmt(peak)}).",
+            f"(peak {fmt(max(norms))}).",
             "Huge gradients throw the weights far from where they were: the loss jumps or "
             "becomes NaN.",
             f"trainer.gradient_clip_val=1.0, and lower model.optimizer.lr from {fmt(lr)} "
             f"to about {fmt(lr / 10)}; check data.standardize=true.",
         )
-    if tail < vanish or dead_share >= max_dead_share:
+    if dead_share >= max_dead_share:
         seen = (
-            f"{dead_share:.0%} of the trainable weights never received a non-zero gradient"
-            if dead_share >= max_dead_share
-            else f"The gradient norm is (near) zero: median {fmt(tail)} late in training"
+            f"{dead_share:.0%} of the trainable weights never received a gradient within a "
+            "millionth of the largest layer's"
         )
-        return finding(
-            "vanishing_gradients",
-            f"{seen}.",
-            "Weights without gradient never change: dead ReLUs, saturated sigmoids/tanh, a "
-            "detached graph or frozen layers leave the model unable to learn.",
-            "check the net's activations and initialisation (e.g. ReLU biases far below zero), "
-            "remove .detach() or torch.no_grad() from forward, make sure every layer has "
-            "requires_grad=True, and try a smaller depth or normalisation layers.",
+    elif depth_ratio < vanish_depth:
+        seen = (
+            f"The first layer's largest gradient is {fmt(depth_ratio)} times the last layer's: "
+            "the gradient fades on its way back through the net"
         )
-    return None
+    elif tail < vanish:
+        seen = f"The gradient norm is (near) zero: median {fmt(tail)} late in training"
+    else:
+        return None
+    return finding(
+        "vanishing_gradients",
+        f"{seen}.",
+        "Weights without gradient never change: dead ReLUs, saturated sigmoids/tanh, a "
+        "detached graph or frozen layers leave the model unable to learn.",
+        "check the net's activations and initialisation (e.g. ReLU biases far below zero, "
+        "sigmoid/tanh stacks: use ReLU), remove .detach() or torch.no_grad() from forward, make "
+        "sure every layer has requires_grad=True, and try fewer layers or normalisation layers.",
+    )
