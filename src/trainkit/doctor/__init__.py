@@ -1,6 +1,6 @@
 """The training doctor: checks of data, curves, outputs and gradients, and their callback."""
 
-from trainkit.doctor.callback import TrainingDoctor, print_findings
-from trainkit.doctor.findings import SEVERITY, Finding
+from trainkit.doctor.callback import TrainingDoctor
+from trainkit.doctor.findings import SEVERITY, Finding, print_findings
 
 __all__ = ["SEVERITY", "Finding", "TrainingDoctor", "print_findings"]

@@ -10,11 +10,10 @@ import torch
 from torch import Tensor
 
 from trainkit.doctor import data_checks as dc
+from trainkit.doctor import observe as obs
 from trainkit.doctor import training_checks as tc
-from trainkit.doctor.findings import Finding, finding, fmt
+from trainkit.doctor.findings import Finding, finding, fmt, print_findings
 from trainkit.errors import TrainkitError
-
-SPLITS = ("train", "val", "test")
 
 
 class TrainingDoctor(L.Callback):
@@ -86,7 +85,7 @@ class TrainingDoctor(L.Callback):
             return
         self._inspected = True
         t = self.t
-        data = _split_data(datamodule, t["overlap_max_rows"])
+        data = obs.split_data(datamodule, t["overlap_max_rows"])
         self._targets = {s: y for s, (_, y) in data.items() if s in ("train", "val")}
         if "val" in data:
             self._val_inputs = data["val"][0][: t["output_sample"]]
@@ -226,12 +225,12 @@ class TrainingDoctor(L.Callback):
         train = [self.train_losses[e] for e in sorted(self.train_losses)]
         # judged on the whole data only; debug runs see a few batches on purpose
         partial = bool(trainer.fast_dev_run) or t["expect_overfit"]
-        best = _best_record(self.val_history, trainer)
-        baseline = _baseline(pl_module, trainer.datamodule, self._targets)
+        best = obs.best_record(self.val_history, trainer)
+        baseline = obs.baseline_metrics(pl_module, trainer.datamodule, self._targets)
         diverging = tc.check_diverging(train, self.first_loss, lr, t["diverge_factor"])
         self.add(diverging)
         if t["expect_overfit"]:
-            self.add(_overfit_check(train, t["overfit_target"], lr))
+            self.add(tc.check_overfit_debug(train, t["overfit_target"], lr))
         elif not partial:
             self.add(
                 tc.check_flat(
@@ -269,11 +268,11 @@ class TrainingDoctor(L.Callback):
                             record["confusion"], t["collapse_share"], t["collapse_excess"]
                         )
                     )
-        outputs = _sample_outputs(pl_module, self._val_inputs)
+        outputs = obs.sample_outputs(pl_module, self._val_inputs)
         if outputs is not None and getattr(pl_module, "num_classes", None):
             single = outputs.ndim == 1 or outputs.shape[-1] == 1
             self.add(tc.check_probability_outputs(outputs, single))
-        dead, depth = _gradient_reach(pl_module, self._grad_max)
+        dead, depth = obs.gradient_reach(pl_module, self._grad_max)
         self.add(
             tc.check_gradients(
                 [v for _, v in self.grad_norms],
@@ -321,119 +320,3 @@ class TrainingDoctor(L.Callback):
         self.grad_norms = [tuple(x) for x in state_dict.get("grad_norms", [])]
         self.initial_lr = state_dict.get("initial_lr", self.initial_lr)
         self.first_loss = state_dict.get("first_loss", self.first_loss)
-
-
-def print_findings(findings: list[Finding]) -> None:
-    """The doctor's findings on the console, most severe first."""
-    from rich.console import Console
-
-    console = Console()
-    if not findings:
-        console.print("[green]Training doctor: no findings.[/green]")
-        return
-    order = {"error": 0, "warning": 1, "info": 2}
-    colour = {"error": "red", "warning": "yellow", "info": "cyan"}
-    console.print("[bold]Training doctor:[/bold]")
-    for f in sorted(findings, key=lambda f: order[f.severity]):
-        console.print(
-            f"[{colour[f.severity]}]{f.severity} {f.code}[/]: {f.message}", highlight=False
-        )
-
-
-def _overfit_check(train: list[float], target: float, lr: float) -> Finding | None:
-    """In debug=overfit the training loss must fall below `target` times its first value."""
-    if not train or min(train) <= target * train[0]:
-        return None
-    return finding(
-        "loss_not_decreasing",
-        f"debug=overfit: the training loss on a few fixed batches only fell from {fmt(train[0])} "
-        f"to {fmt(min(train))} in {len(train)} epochs, not below {target:.0%} of where it began.",
-        "A model that cannot memorise a handful of samples has a bug or too little capacity: "
-        "wrong labels, a detached graph, a learning rate off by orders of magnitude, a net too "
-        "small (a linear model cannot memorise every sample).",
-        f"simplify until it learns: try model.optimizer.lr at {fmt(lr * 10)} and {fmt(lr / 10)} "
-        f"(now {fmt(lr)}), drop regularisation (model.optimizer.weight_decay=0, dropout 0), "
-        "check the labels.",
-    )
-
-
-def _split_data(datamodule: Any, max_rows: int) -> dict[str, tuple[Tensor, Tensor]]:
-    """(x, y) of each split: the in-memory tensors, or up to `max_rows` rows from the loaders."""
-    if datamodule is None:
-        return {}
-    splits = getattr(datamodule, "splits", None)
-    if isinstance(splits, dict) and splits:
-        return {s: splits[s] for s in SPLITS if s in splits}
-    data = {}
-    for split in SPLITS:
-        loader_fn = getattr(datamodule, f"{split}_dataloader", None)
-        try:
-            batches, rows = [], 0
-            for x, y in loader_fn():
-                batches.append((x, y))
-                rows += len(x)
-                if rows >= max_rows:
-                    break
-        except Exception:  # a split the data module does not provide
-            continue
-        if batches:
-            data[split] = (torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches]))
-    return data
-
-
-def _best_record(history: list[dict[str, Any]], trainer: L.Trainer) -> dict[str, Any] | None:
-    monitor = "val/loss"
-    mode = "min"
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is not None and getattr(checkpoint, "monitor", None):
-        monitor, mode = checkpoint.monitor, checkpoint.mode
-    finite = [r for r in history if math.isfinite(r.get(monitor, float("nan")))]
-    if not finite:
-        return None
-    pick = min if mode == "min" else max
-    return pick(finite, key=lambda r: r[monitor])
-
-
-def _baseline(pl_module: Any, datamodule: Any, targets: dict[str, Tensor]) -> dict[str, float]:
-    """The trivial predictor's validation metrics, from the labels read before training."""
-    if not hasattr(pl_module, "baseline_metrics"):
-        return {}
-    if hasattr(datamodule, "targets"):
-        targets = {s: datamodule.targets(s) for s in ("train", "val")}
-    if "train" not in targets or "val" not in targets:
-        return {}
-    with torch.no_grad():
-        return pl_module.baseline_metrics(targets["train"], targets["val"], "val")
-
-
-@torch.no_grad()
-def _sample_outputs(pl_module: L.LightningModule, inputs: Tensor | None) -> Tensor | None:
-    """The net's raw outputs on the validation inputs kept at the start, in eval mode."""
-    if inputs is None or len(inputs) == 0:
-        return None
-    was_training = pl_module.training
-    pl_module.eval()
-    try:
-        return pl_module(inputs.to(pl_module.device)).detach().float().cpu()
-    finally:
-        pl_module.train(was_training)
-
-
-def _gradient_reach(pl_module: L.LightningModule, grad_max: Tensor | None) -> tuple[float, float]:
-    """How far gradients reach: the share of trainable weights (by count) whose largest gradient
-    stayed below a millionth of the largest tensor's, and first-over-last weight-matrix ratio."""
-    if grad_max is None:
-        return 0.0, 1.0
-    params = [p for p in pl_module.parameters() if p.requires_grad]
-    peaks = grad_max.detach().double().cpu()
-    sizes = torch.tensor([p.numel() for p in params], dtype=torch.float64)
-    top = float(peaks.max())
-    if top == 0 or not math.isfinite(top):
-        return (1.0 if top == 0 else 0.0), 1.0
-    faint = (peaks <= 1e-6 * top).double()
-    share = float((faint * sizes).sum() / sizes.sum())
-    matrices = [i for i, p in enumerate(params) if p.ndim >= 2]
-    depth = 1.0
-    if len(matrices) >= 2 and float(peaks[matrices[-1]]) > 0:
-        depth = float(peaks[matrices[0]] / peaks[matrices[-1]])
-    return share, depth

@@ -51,3 +51,20 @@ def finding(code: str, seen: str, why: str, fix: str, epoch: int | None = None) 
 def fmt(value: float) -> str:
     """A number as people read it (and as an override takes it): 4 significant digits."""
     return f"{value:.4g}"
+
+
+def print_findings(findings: list[Finding]) -> None:
+    """The doctor's findings on the console, most severe first."""
+    from rich.console import Console
+
+    console = Console()
+    if not findings:
+        console.print("[green]Training doctor: no findings.[/green]")
+        return
+    order = {"error": 0, "warning": 1, "info": 2}
+    colour = {"error": "red", "warning": "yellow", "info": "cyan"}
+    console.print("[bold]Training doctor:[/bold]")
+    for f in sorted(findings, key=lambda f: order[f.severity]):
+        console.print(
+            f"[{colour[f.severity]}]{f.severity} {f.code}[/]: {f.message}", highlight=False
+        )

@@ -262,3 +262,20 @@ def check_gradients(
         "sigmoid/tanh stacks: use ReLU), remove .detach() or torch.no_grad() from forward, make "
         "sure every layer has requires_grad=True, and try fewer layers or normalisation layers.",
     )
+
+
+def check_overfit_debug(train: list[float], target: float, lr: float) -> Finding | None:
+    """In debug=overfit the training loss must fall below `target` times its first value."""
+    if not train or min(train) <= target * train[0]:
+        return None
+    return finding(
+        "loss_not_decreasing",
+        f"debug=overfit: the training loss on a few fixed batches only fell from {fmt(train[0])} "
+        f"to {fmt(min(train))} in {len(train)} epochs, not below {target:.0%} of where it began.",
+        "A model that cannot memorise a handful of samples has a bug or too little capacity: "
+        "wrong labels, a detached graph, a learning rate off by orders of magnitude, a net too "
+        "small (a linear model cannot memorise every sample).",
+        f"simplify until it learns: try model.optimizer.lr at {fmt(lr * 10)} and {fmt(lr / 10)} "
+        f"(now {fmt(lr)}), drop regularisation (model.optimizer.weight_decay=0, dropout 0), "
+        "check the labels.",
+    )
