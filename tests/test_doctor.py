@@ -53,7 +53,7 @@ PATHOLOGIES = {
     ),
     "loss_not_decreasing": (
         ["+experiment=binary", "model.optimizer.lr=1e-7", "trainer.max_epochs=6", *LONG],
-        "model.optimizer.lr at 1e-06",
+        "raise model.optimizer.lr from 1e-07 to about 1e-3",
     ),
     "loss_diverging": ([*DIVERGING_SGD, "trainer.max_epochs=8", *LONG], "lower model.optimizer.lr"),
     "exploding_gradients": ([*DIVERGING_SGD, "trainer.max_epochs=8", *LONG], "gradient_clip_val"),

@@ -43,11 +43,20 @@ def check_flat(
         "The weights are not learning: the learning rate may be far too small (or too large "
         "for the net to settle), the gradients may not reach the weights, or the inputs may "
         "carry no signal about the labels.",
-        f"run with tune.lr_find=true, or try model.optimizer.lr at {fmt(lr * 10)} and "
-        f"{fmt(lr / 10)} (now {fmt(lr)}) and lower model.optimizer.weight_decay if it is large; "
-        "then check that inputs and labels line up (debug=overfit must drive the loss near zero).",
+        f"{_lr_advice(lr)}, or run with tune.lr_find=true; lower model.optimizer.weight_decay "
+        "if it is large; then check that inputs and labels line up (debug=overfit must drive "
+        "the loss near zero).",
         epoch=len(losses) - 1,
     )
+
+
+def _lr_advice(lr: float) -> str:
+    """Which way to move a learning rate that does not learn: towards the usual 1e-3."""
+    if lr < 1e-4:
+        return f"raise model.optimizer.lr from {fmt(lr)} to about 1e-3"
+    if lr > 0.1:
+        return f"lower model.optimizer.lr from {fmt(lr)} to about 1e-3"
+    return f"try model.optimizer.lr at {fmt(lr * 10)} and {fmt(lr / 10)} (now {fmt(lr)})"
 
 
 def check_diverging(
