@@ -86,6 +86,20 @@ def baselines(model: Any, datamodule: Any) -> dict[str, float]:
     return values
 
 
+def tune_lr(
+    cfg: DictConfig, trainer: L.Trainer, model: Any, datamodule: Any, run_dir: Path
+) -> dict:
+    """tune.lr_find=true: the doctor's data checks first (bad labels stop the run before the
+    range test takes a step), then Lightning's LR finder."""
+    from trainkit.tune import find_lr
+
+    doctor = find_doctor(trainer)
+    if doctor is not None:
+        datamodule.setup("fit")
+        doctor.inspect_data(datamodule, model)
+    return find_lr(cfg, trainer, model, datamodule, run_dir)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test the best checkpoint and write `summary.json` into the run directory."""
     run_dir = Path(cfg.paths.output_dir)
@@ -107,14 +121,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     try:
         datamodule, model, trainer, history = build(cfg)
         if cfg.get("tune") and cfg.tune.lr_find:
-            from trainkit.tune import find_lr
-
-            doctor = find_doctor(trainer)
-            if doctor is not None:  # bad labels must stop the run before the range test steps
-                datamodule.setup("fit")
-                doctor.inspect_data(datamodule, model)
-
-            summary["lr_find"] = find_lr(cfg, trainer, model, datamodule, run_dir)
+            summary["lr_find"] = tune_lr(cfg, trainer, model, datamodule, run_dir)
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         # Read before testing: loading the best checkpoint also rolls callback state back.
         summary.update(fit_summary(trainer, history, run_dir))
