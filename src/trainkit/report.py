@@ -86,18 +86,24 @@ def print_summary(summary: Mapping[str, Any], run_dir: Path) -> None:
 
     metrics, baseline = summary.get("metrics", {}), summary.get("baseline", {})
     names = sorted({k.split("/", 1)[1] for k in [*metrics, *baseline] if "/" in k})
-    table = Table(
-        title=f"{summary.get('experiment')}: {summary.get('status')} "
-        f"({summary.get('stop_reason')}, {summary.get('epochs_completed')} epochs)"
-    )
-    for column in ("metric", "val (best epoch)", "test (best ckpt)", "baseline (test)"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
+    columns = [
+        (label, source, prefix)
+        for label, source, prefix in (
+            ("val (best epoch)", metrics, "val/"),
+            ("test (best ckpt)", metrics, "test/"),
+            ("baseline (test)", baseline, "test/"),
+        )
+        if any(k.startswith(prefix) for k in source)
+    ]
+    title = f"{summary.get('experiment')}: {summary.get('status')}"
+    if summary.get("stop_reason"):
+        title += f" ({summary['stop_reason']}, {summary.get('epochs_completed')} epochs)"
+    table = Table(title=title)
+    table.add_column("metric")
+    for label, _, _ in columns:
+        table.add_column(label, justify="right")
     for name in names:
-        cells = [
-            metrics.get(f"val/{name}"),
-            metrics.get(f"test/{name}"),
-            baseline.get(f"test/{name}"),
-        ]
+        cells = [source.get(f"{prefix}{name}") for _, source, prefix in columns]
         table.add_row(name, *("-" if v is None else f"{v:.4f}" for v in cells))
     console = Console()
     console.print(table)

@@ -1,0 +1,18 @@
+"""Evaluate a checkpoint on its test split: `python scripts/eval.py ckpt_path=.../best.ckpt`."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    from trainkit.cli import run_or_explain
+    from trainkit.evaluate import evaluate
+
+    run_or_explain(evaluate, cfg)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
