@@ -1,0 +1,18 @@
+"""Write predictions.csv for a checkpoint: `python scripts/predict.py ckpt_path=.../best.ckpt`."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    from trainkit.cli import run_or_explain
+    from trainkit.predict import predict
+
+    run_or_explain(predict, cfg)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Predictions of a checkpoint as a CSV: the class and its probabilities, or the value."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+from trainkit.errors import TrainkitError
+from trainkit.evaluate import training_config
+
+
+def read_inputs(path: Path, datamodule: Any) -> Tensor:
+    """Raw inputs from a CSV, shaped and scaled like the training data."""
+    if not path.is_file():
+        raise TrainkitError(f"input_csv not found: {path}. Give a CSV with one row per sample.")
+    with path.open() as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    if rows and not _numeric(rows[0]):
+        rows = rows[1:]  # a header
+    shape = tuple(datamodule.splits["train"][0].shape[1:])
+    width = int(np.prod(shape))
+    bad = [i for i, row in enumerate(rows) if len(row) != width or not _numeric(row)]
+    if not rows or bad:
+        raise TrainkitError(
+            f"{path} must hold {width} numeric columns per row (the training inputs' shape "
+            f"{shape}); {'it has no rows' if not rows else f'row {bad[0] + 1} does not'}."
+        )
+    x = np.asarray(rows, dtype=np.float32).reshape(len(rows), *shape)
+    if datamodule.feature_mean is not None:
+        x = (x - datamodule.feature_mean) / datamodule.feature_std
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+
+def _numeric(row: list[str]) -> bool:
+    try:
+        [float(v) for v in row]
+    except ValueError:
+        return False
+    return True
+
+
+@torch.no_grad()
+def predict(cfg: DictConfig) -> Path:
+    """Write predictions.csv into the run directory and return its path."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
+        raise TrainkitError(
+            "ckpt_path is required: python scripts/predict.py ckpt_path=RUN/checkpoints/best.ckpt"
+        )
+    ckpt_path = Path(cfg.ckpt_path)
+    train_cfg = training_config(ckpt_path)
+    datamodule = instantiate(train_cfg.data)
+    datamodule.setup("predict")
+    model = instantiate(train_cfg.model)
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    targets = None
+    if cfg.input_csv:
+        x = read_inputs(Path(cfg.input_csv), datamodule)
+    else:
+        x, targets = datamodule.splits["test"]
+    out = torch.cat([model(batch) for batch in x.split(cfg.batch_size)])
+    header, rows = _table(model, datamodule, out)
+    if targets is not None:
+        header.insert(1, "target")
+        shown = _target_values(datamodule, targets)
+        rows = [[row[0], t, *row[1:]] for row, t in zip(rows, shown, strict=True)]
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "predictions.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    print(f"Wrote {len(rows)} predictions to {path}")
+    return path
+
+
+def _table(model: Any, datamodule: Any, out: Tensor) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows: index, prediction, then class probabilities or nothing more."""
+    if hasattr(model, "probabilities"):
+        probs = model.probabilities(out)
+        classes = model.predict_classes(out).tolist()
+        names = datamodule.class_names or [str(i) for i in range(probs.shape[1])]
+        header = ["index", "prediction", *(f"prob_{n}" for n in names)]
+        rows = [
+            [i, c, *(f"{p:.6g}" for p in ps)]
+            for i, (c, ps) in enumerate(zip(classes, probs.tolist(), strict=True))
+        ]
+        return header, rows
+    values = _target_values(datamodule, out)
+    return ["index", "prediction"], [[i, v] for i, v in enumerate(values)]
+
+
+def _target_values(datamodule: Any, y: Tensor) -> list[Any]:
+    """Targets or regression outputs in the target's own units; class labels as they are."""
+    if y.is_floating_point():
+        if datamodule.target_mean is not None:
+            y = y * torch.from_numpy(datamodule.target_std) + torch.from_numpy(
+                datamodule.target_mean
+            )
+        flat = y.reshape(len(y), -1)
+        return [
+            f"{v[0]:.6g}" if len(v) == 1 else " ".join(f"{e:.6g}" for e in v) for v in flat.tolist()
+        ]
+    return y.tolist()

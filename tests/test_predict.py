@@ -1,0 +1,82 @@
+"""scripts/predict.py: predictions.csv for the test split or a CSV of raw inputs."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+from conftest import read_summary, run_script
+from sklearn.datasets import load_breast_cancer
+from sklearn.metrics import r2_score
+
+
+def train(tmp_path_factory, experiment: str):
+    run_dir = tmp_path_factory.mktemp(experiment) / "run"
+    result = run_script(
+        "train.py", f"+experiment={experiment}", "trainer.max_epochs=4", f"hydra.run.dir={run_dir}"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def binary_run(tmp_path_factory):
+    return train(tmp_path_factory, "binary")
+
+
+def predict(tmp_path, run_dir, *args):
+    out = tmp_path / "pred"
+    ckpt = run_dir / "checkpoints" / "best.ckpt"
+    result = run_script("predict.py", f"ckpt_path={ckpt}", f"hydra.run.dir={out}", *args)
+    return result, out / "predictions.csv"
+
+
+def test_test_split_predictions_match_the_reported_accuracy(binary_run, tmp_path):
+    result, path = predict(tmp_path, binary_run)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader(path.open()))
+    assert list(rows[0]) == ["index", "target", "prediction", "prob_benign", "prob_malignant"]
+    accuracy = sum(r["target"] == r["prediction"] for r in rows) / len(rows)
+    assert accuracy == pytest.approx(read_summary(binary_run)["metrics"]["test/acc"], abs=1e-6)
+    for r in rows:
+        p1 = float(r["prob_malignant"])
+        assert float(r["prob_benign"]) + p1 == pytest.approx(1.0, abs=1e-5)
+        assert int(r["prediction"]) == int(p1 > 0.5)
+
+
+def test_raw_input_csv_is_scaled_like_training(binary_run, tmp_path):
+    data = load_breast_cancer()
+    source = tmp_path / "inputs.csv"
+    with source.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(data.feature_names)
+        writer.writerows(data.data[:60].tolist())
+    result, path = predict(tmp_path, binary_run, f"input_csv={source}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 60 and "target" not in rows[0]
+    malignant = 1 - data.target[:60]  # trainkit codes malignant as 1
+    hits = sum(int(r["prediction"]) == t for r, t in zip(rows, malignant, strict=True))
+    assert hits / 60 >= 0.85
+
+
+def test_wrong_input_width_is_one_clear_line(binary_run, tmp_path):
+    source = tmp_path / "bad.csv"
+    source.write_text("1,2,3\n4,5,6\n")
+    result, _ = predict(tmp_path, binary_run, f"input_csv={source}")
+    assert result.returncode == 2
+    assert "must hold 30 numeric columns" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_regression_values_are_in_target_units(tmp_path_factory, tmp_path):
+    run_dir = train(tmp_path_factory, "regression")
+    result, path = predict(tmp_path, run_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader(path.open()))
+    target = [float(r["target"]) for r in rows]
+    prediction = [float(r["prediction"]) for r in rows]
+    assert max(target) > 100  # disease progression, not standardised units
+    r2 = r2_score(target, prediction)
+    assert math.isclose(r2, read_summary(run_dir)["metrics"]["test/r2"], rel_tol=1e-4)
