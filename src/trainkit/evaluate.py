@@ -18,6 +18,16 @@ from trainkit.report import print_summary, write_summary
 from trainkit.run import baselines, extras
 
 
+def checkpoint_and_config(cfg: DictConfig, script: str) -> tuple[Path, DictConfig]:
+    """`cfg.ckpt_path`, checked, and the composed config of the run that wrote it."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
+        raise TrainkitError(
+            f"ckpt_path is required: python scripts/{script} ckpt_path=RUN/checkpoints/best.ckpt"
+        )
+    ckpt_path = Path(cfg.ckpt_path)
+    return ckpt_path, training_config(ckpt_path)
+
+
 def training_config(ckpt_path: Path) -> DictConfig:
     """The composed config of the run that wrote `ckpt_path` (RUN/checkpoints/x.ckpt)."""
     if not ckpt_path.is_file():
@@ -38,13 +48,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Rebuild data and model from the checkpoint's run, test it, write summary.json."""
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
-        raise TrainkitError(
-            "ckpt_path is required: python scripts/eval.py ckpt_path=RUN/checkpoints/best.ckpt"
-        )
-    ckpt_path = Path(cfg.ckpt_path)
     start = time.perf_counter()
-    train_cfg = training_config(ckpt_path)
+    ckpt_path, train_cfg = checkpoint_and_config(cfg, "eval.py")
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(train_cfg.data)
     model = instantiate(train_cfg.model)

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor
 
 from trainkit.errors import TrainkitError
-from trainkit.evaluate import training_config
+from trainkit.evaluate import checkpoint_and_config
 
 
 def read_inputs(path: Path, datamodule: Any) -> Tensor:
@@ -49,12 +49,7 @@ def _numeric(row: list[str]) -> bool:
 @torch.no_grad()
 def predict(cfg: DictConfig) -> Path:
     """Write predictions.csv into the run directory and return its path."""
-    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
-        raise TrainkitError(
-            "ckpt_path is required: python scripts/predict.py ckpt_path=RUN/checkpoints/best.ckpt"
-        )
-    ckpt_path = Path(cfg.ckpt_path)
-    train_cfg = training_config(ckpt_path)
+    ckpt_path, train_cfg = checkpoint_and_config(cfg, "predict.py")
     datamodule = instantiate(train_cfg.data)
     datamodule.setup("predict")
     model = instantiate(train_cfg.model)
