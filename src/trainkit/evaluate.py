@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from trainkit.callbacks import ConfusionMatrixLogger
 from trainkit.errors import TrainkitError
 from trainkit.report import print_summary, write_summary
-from trainkit.run import baselines, extras
+from trainkit.run import baselines, extras, new_summary
 
 
 def checkpoint_and_config(cfg: DictConfig, script: str) -> tuple[Path, DictConfig]:
@@ -64,27 +64,25 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         enable_model_summary=False,
         default_root_dir=str(run_dir),
     )
-    results = trainer.test(
-        model, datamodule=datamodule, ckpt_path=str(ckpt_path), weights_only=True
-    )
     state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    summary: dict[str, Any] = {
-        "experiment": train_cfg.get("experiment") or "default",
-        "status": "completed",
-        "stop_reason": None,
-        "epochs_completed": int(state.get("epoch", -1)) + 1,
-        "best_checkpoint": str(ckpt_path.resolve()),
-        "metrics": {k: float(v) for k, v in results[0].items()},
-        "baseline": {
-            k: v for k, v in baselines(model, datamodule).items() if k.startswith("test/")
-        },
-        "diagnostics": [],
-        "seed": train_cfg.seed,
-        "run_dir": str(run_dir),
-        "train_run_dir": str(ckpt_path.resolve().parent.parent),
-        **extras(model, datamodule),
-        "wall_time_s": round(time.perf_counter() - start, 2),
-    }
+    model.load_state_dict(state["state_dict"])
+    results = trainer.test(model, datamodule=datamodule)
+    summary = new_summary(train_cfg, run_dir)
+    summary.update(
+        {
+            "status": "completed",
+            "stop_reason": None,
+            "epochs_completed": int(state.get("epoch", -1)) + 1,
+            "best_checkpoint": str(ckpt_path.resolve()),
+            "metrics": {k: float(v) for k, v in results[0].items()},
+            "baseline": {
+                k: v for k, v in baselines(model, datamodule).items() if k.startswith("test/")
+            },
+            "train_run_dir": str(ckpt_path.resolve().parent.parent),
+            **extras(model, datamodule),
+            "wall_time_s": round(time.perf_counter() - start, 2),
+        }
+    )
     write_summary(run_dir / "summary.json", summary)
     print_summary(summary, run_dir)
     return summary

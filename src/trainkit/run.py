@@ -100,11 +100,9 @@ def tune_lr(
     return find_lr(cfg, trainer, model, datamodule, run_dir)
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, test the best checkpoint and write `summary.json` into the run directory."""
-    run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {
+def new_summary(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """The summary.json of a run that has not got anywhere yet (a failure until shown otherwise)."""
+    return {
         "experiment": cfg.get("experiment") or "default",
         "status": "failed",
         "stop_reason": "error",
@@ -116,6 +114,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "run_dir": str(run_dir),
     }
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, test the best checkpoint and write `summary.json` into the run directory."""
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    summary = new_summary(cfg, run_dir)
     start = time.perf_counter()
     trainer = history = None
     try:

@@ -12,8 +12,6 @@ from trainkit.data.sources import ArrayData
 from trainkit.data.split import fit_standardizer, split_indices, stratify_labels
 from trainkit.errors import TrainkitError
 
-SPLITS = ("train", "val", "test")
-
 
 class InMemoryDataModule(L.LightningDataModule):
     """A data set small enough to hold in memory, served as whole batches by tensor indexing.
@@ -45,7 +43,9 @@ class InMemoryDataModule(L.LightningDataModule):
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.seed = seed
         self.standardize, self.standardize_target = standardize, standardize_target
-        self.declared_num_classes = num_classes
+        # Declared in the data config so model configs can interpolate ${data.num_classes};
+        # the training doctor checks the labels against the model's class count.
+        self.num_classes = num_classes
         self.class_fraction = {int(k): float(v) for k, v in (class_fraction or {}).items()}
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
         self.classification = False
@@ -137,14 +137,6 @@ class InMemoryDataModule(L.LightningDataModule):
     def targets(self, split: str) -> Tensor:
         """All targets of a split, in order."""
         return self.splits[split][1]
-
-    @property
-    def num_classes(self) -> int | None:
-        if not self.classification:
-            return None
-        if self.declared_num_classes is not None:
-            return self.declared_num_classes
-        return int(self.targets("train").max()) + 1
 
     def describe(self) -> dict:
         """Split sizes and scaling, for summary.json."""
