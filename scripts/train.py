@@ -5,6 +5,10 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from trainkit.resolvers import register
+
+register()
+
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:

@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
+TESTS = REPO / "tests"
 EXPERIMENTS = ("regression", "binary", "multiclass", "cnn")
 # Small and quiet: no progress bar, no model summary table.
 QUIET = ["callbacks.progress_bar=null", "trainer.enable_model_summary=false"]
@@ -32,14 +33,21 @@ def compose_train(run_dir: Path, overrides: list[str]):
         )
 
 
-def run_script(script: str, *args: str, cwd: Path = REPO, timeout: int = 300):
-    """Run scripts/<script> as a user would; returns the CompletedProcess."""
+def script_env() -> dict[str, str]:
+    """The environment of a script run: tests/ importable (for test-only callbacks), no
+    HYDRA_FULL_ERROR (users see the short errors)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HYDRA_FULL_ERROR", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_script(script: str, *args: str, cwd: Path = REPO, timeout: int = 300):
+    """Run scripts/<script> as a user would; returns the CompletedProcess."""
     return subprocess.run(
         [sys.executable, str(REPO / "scripts" / script), *args],
         cwd=cwd,
-        env=env,
+        env=script_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -48,6 +56,17 @@ def run_script(script: str, *args: str, cwd: Path = REPO, timeout: int = 300):
 
 def read_summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
+
+
+def scalar_curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar tag as TensorBoard shows it: (step, value) points, restarts purged."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+    }
 
 
 @pytest.fixture(scope="session")

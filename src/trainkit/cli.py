@@ -11,16 +11,23 @@ from omegaconf import DictConfig
 
 
 def run_or_explain(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
-    """Run `job(cfg)`; a TrainkitError prints one `Error: ...` line and exits 2.
+    """Run `job(cfg)`; a TrainkitError prints one `Error: ...` line and exits 2, an interrupt
+    exits 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
 
     HYDRA_FULL_ERROR=1 shows the full traceback instead.
     """
     from trainkit.console import tidy_console
+    from trainkit.interrupt import TrainingInterrupted
     from trainkit.run import user_error
 
     tidy_console()
     try:
         return job(cfg)
+    except TrainingInterrupted as exc:  # the run said how to resume; no traceback
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        sys.exit(130)
     except Exception as exc:
         error = user_error(exc)
         if error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":

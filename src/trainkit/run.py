@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,11 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from trainkit.callbacks.history import MetricHistory
+from trainkit.callbacks import ConfigStamp, MetricHistory
+from trainkit.checkpoints import check_resume, load_checkpoint, stamp, train_command
 from trainkit.doctor import TrainingDoctor
 from trainkit.errors import TrainkitError
+from trainkit.interrupt import TrainingInterrupted, stop_signals
 from trainkit.report import log_hparams, print_summary, readable_config, write_summary
 
 
@@ -29,17 +33,37 @@ def user_error(exc: BaseException) -> TrainkitError | None:
     return None
 
 
+def task_overrides(cfg: DictConfig) -> list[str]:
+    """The overrides this run was started with (Hydra's), for stamps and resume commands."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
+    experiment = cfg.get("experiment")
+    return [f"+experiment={experiment}"] if experiment and experiment != "default" else []
+
+
 def build(
-    cfg: DictConfig,
+    cfg: DictConfig, overrides: list[str] | None = None, resume_step: int | None = None
 ) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, MetricHistory]:
-    """Instantiate data, model, callbacks, loggers and trainer from the config, seeded."""
+    """Instantiate data, model, callbacks, loggers and trainer from the config, seeded.
+
+    `resume_step`: the global step of the checkpoint a resume starts from; TensorBoard then
+    hides anything an earlier attempt logged from that step on, so no curve has a step twice.
+    """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     history = MetricHistory(cfg.monitor, cfg.monitor_mode)
+    own = [history, ConfigStamp(stamp(cfg, overrides or []))]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
-    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, history], logger=loggers or False)
+    loggers = []
+    for c in (cfg.get("logger") or {}).values():
+        if c:
+            tensorboard = "TensorBoardLogger" in str(c.get("_target_", ""))
+            extra = {"purge_step": resume_step} if tensorboard and resume_step else {}
+            loggers.append(instantiate(c, **extra))
+    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, *own], logger=loggers or False)
     return datamodule, model, trainer, history
 
 
@@ -71,7 +95,9 @@ def best_checkpoint_path(trainer: L.Trainer) -> str:
 def evaluate_best(trainer: L.Trainer, model: L.LightningModule, datamodule: Any) -> dict:
     """Test the best checkpoint (or the final weights when no checkpoint was kept)."""
     best = best_checkpoint_path(trainer)
-    results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    results = trainer.test(
+        model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True
+    )
     return {k: float(v) for k, v in (results[0] if results else {}).items()}
 
 
@@ -117,39 +143,79 @@ def new_summary(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, test the best checkpoint and write `summary.json` into the run directory."""
+    """Fit, test the best checkpoint and write `summary.json` into the run directory.
+
+    With `ckpt_path` the run resumes from that checkpoint; a checkpoint that cannot be resumed is
+    refused before anything in the run directory changes.
+    """
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    overrides = task_overrides(cfg)
+    ckpt_path = cfg.get("ckpt_path")
+    checkpoint = load_checkpoint(ckpt_path) if ckpt_path else None
     summary = new_summary(cfg, run_dir)
     start = time.perf_counter()
     trainer = history = None
-    try:
-        datamodule, model, trainer, history = build(cfg)
-        if cfg.get("tune") and cfg.tune.lr_find:
-            summary["lr_find"] = tune_lr(cfg, trainer, model, datamodule, run_dir)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        # Read before testing: loading the best checkpoint also rolls callback state back.
-        summary.update(fit_summary(trainer, history, run_dir))
-        if cfg.test and history.best() is not None:
-            summary["metrics"].update(evaluate_best(trainer, model, datamodule))
-        summary["baseline"] = baselines(model, datamodule)
-        summary.update(extras(model, datamodule))
-        summary["status"] = "completed"
-    except BaseException as exc:
-        # Lightning turns Ctrl-C into SystemExit after its own clean-up.
-        interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
-        if trainer is not None and history is not None:
-            with contextlib.suppress(Exception):  # what was done is not lost
-                summary.update(fit_summary(trainer, history, run_dir))
-        summary["status"] = "interrupted" if interrupted else "failed"
-        summary["stop_reason"] = "interrupted" if interrupted else "error"
-        if not interrupted:
-            summary["error"] = str(user_error(exc) or f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        summary["wall_time_s"] = round(time.perf_counter() - start, 2)
-        finish(cfg, trainer, summary, run_dir)
+    write = checkpoint is None  # a refused resume leaves the earlier run as it was
+    phase = "setup"
+    with stop_signals():
+        try:
+            datamodule, model, trainer, history = build(
+                cfg, overrides, checkpoint.get("global_step") if checkpoint else None
+            )
+            if checkpoint is not None:
+                check_resume(checkpoint, cfg, model, Path(ckpt_path))
+                checkpoint, write = None, True
+            if cfg.get("tune") and cfg.tune.lr_find and not ckpt_path:
+                summary["lr_find"] = tune_lr(cfg, trainer, model, datamodule, run_dir)
+            phase = "fit"
+            if ckpt_path:  # the run's own checkpoints are there on purpose
+                warnings.filterwarnings("ignore", message=r"Checkpoint directory .* not empty")
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            # Read before testing: loading the best checkpoint also rolls callback state back.
+            summary.update(fit_summary(trainer, history, run_dir))
+            phase = "test"
+            if cfg.test and history.best() is not None:
+                summary["metrics"].update(evaluate_best(trainer, model, datamodule))
+            summary["baseline"] = baselines(model, datamodule)
+            summary.update(extras(model, datamodule))
+            summary["status"] = "completed"
+        except BaseException as exc:
+            # Lightning turns a bare KeyboardInterrupt into SystemExit after its own clean-up.
+            interrupted = isinstance(exc, (TrainingInterrupted, KeyboardInterrupt, SystemExit))
+            if trainer is not None and history is not None and phase != "setup":
+                with contextlib.suppress(Exception):  # what was done is not lost
+                    summary.update(fit_summary(trainer, history, run_dir))
+            summary["status"] = "interrupted" if interrupted else "failed"
+            summary["stop_reason"] = "interrupted" if interrupted else "error"
+            if interrupted:
+                summary.update(resume_advice(overrides, run_dir, trained=phase == "test"))
+            else:
+                summary["error"] = str(user_error(exc) or f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            summary["wall_time_s"] = round(time.perf_counter() - start, 2)
+            if write:
+                finish(cfg, trainer, summary, run_dir)
     return summary
+
+
+def resume_advice(overrides: list[str], run_dir: Path, trained: bool) -> dict[str, str]:
+    """What to do after an interrupt: the command that resumes (or tests), and why."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    best = run_dir / "checkpoints" / "best.ckpt"
+    if trained and best.is_file():
+        return {
+            "resume_note": "Training had finished; the test of the best checkpoint was cut short.",
+            "resume_command": f"python scripts/eval.py ckpt_path={best}",
+        }
+    if not last.is_file():
+        return {"resume_note": "Stopped before any training state was saved; start the run again."}
+    keep = [o for o in overrides if not o.startswith("hydra.run.dir=")]
+    return {
+        "resume_note": f"The training state was saved to {last}.",
+        "resume_command": train_command(keep, f"ckpt_path={last}", f"hydra.run.dir={run_dir}"),
+    }
 
 
 def fit_summary(trainer: L.Trainer, history: MetricHistory, run_dir: Path) -> dict[str, Any]:
@@ -192,7 +258,7 @@ def finish(cfg: DictConfig, trainer: L.Trainer | None, summary: dict, run_dir: P
     if trainer is not None and trainer.global_rank != 0:
         return
     write_summary(run_dir / "summary.json", summary)
-    if trainer is not None and summary["metrics"]:
+    if trainer is not None and summary["status"] == "completed" and summary["metrics"]:
         config = OmegaConf.to_container(cfg, resolve=True)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
@@ -204,3 +270,7 @@ def finish(cfg: DictConfig, trainer: L.Trainer | None, summary: dict, run_dir: P
                 )
     if summary["status"] == "completed":
         print_summary(summary, run_dir)
+    elif summary["status"] == "interrupted":
+        print(f"\nInterrupted. {summary['resume_note']}", file=sys.stderr)
+        if summary.get("resume_command"):
+            print(f"Continue with:\n  {summary['resume_command']}", file=sys.stderr)

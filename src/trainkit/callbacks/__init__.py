@@ -2,5 +2,7 @@
 
 from trainkit.callbacks.confusion import ConfusionMatrixLogger
 from trainkit.callbacks.history import MetricHistory
+from trainkit.callbacks.last import LastCheckpoint
+from trainkit.callbacks.stamp import ConfigStamp
 
-__all__ = ["ConfusionMatrixLogger", "MetricHistory"]
+__all__ = ["ConfigStamp", "ConfusionMatrixLogger", "LastCheckpoint", "MetricHistory"]

@@ -31,6 +31,10 @@ class TensorBatchLoader:
 
     With `shuffle`, each epoch visits the rows in a fresh seeded order; `transform` (training
     augmentation) draws its randomness from the same per-epoch generator.
+
+    The loader is resumable (Lightning saves `state_dict()` into checkpoints): the state is the
+    epoch, the batches already served and the generator's state, so an epoch interrupted after
+    batch k continues with batch k+1 exactly as it would have run.
     """
 
     # Lightning inspects `sampler` / `batch_sampler` like a DataLoader's; ours batches itself.
@@ -52,15 +56,37 @@ class TensorBatchLoader:
         self.shuffle = shuffle
         self.transform = transform
         self.sampler = EpochSeed(seed)
+        self._served = 0  # batches of the current pass yielded so far
+        self._pass_epoch = -1  # the epoch of the current (or last) pass
+        self._generator: torch.Generator | None = None
+        self._resume: dict | None = None
 
     def __len__(self) -> int:
         return math.ceil(len(self.x) / self.batch_size)
+
+    def state_dict(self) -> dict:
+        """Where the current pass stands: epoch, batches served, generator state."""
+        state = {"epoch": self._pass_epoch, "served": self._served}
+        if self._generator is not None:
+            state["generator"] = self._generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the saved pass on the next `iter()`, if that is a pass of the same epoch."""
+        self._resume = dict(state)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         n, bs = len(self.x), self.batch_size
         generator = self.sampler.generator()
         order = torch.randperm(n, generator=generator) if self.shuffle else None
-        for start in range(0, n, bs):
+        first = 0
+        resume, self._resume = self._resume, None
+        if resume is not None and resume.get("epoch") == self.sampler.epoch:
+            first = int(resume.get("served", 0))
+            if "generator" in resume:
+                generator.set_state(resume["generator"])
+        self._pass_epoch, self._served, self._generator = self.sampler.epoch, first, generator
+        for start in range(first * bs, n, bs):
             if order is None:  # contiguous slices are views: no copy at all
                 x, y = self.x[start : start + bs], self.y[start : start + bs]
             else:
@@ -68,4 +94,5 @@ class TensorBatchLoader:
                 x, y = self.x[idx], self.y[idx]
             if self.transform is not None:
                 x = self.transform(x, generator)
+            self._served += 1
             yield x, y

@@ -75,7 +75,7 @@ class TrainingDoctor(L.Callback):
 
     # -- before training -----------------------------------------------------------------------
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.optimizers:
+        if trainer.optimizers and math.isnan(self.initial_lr):  # a resume keeps the first
             self.initial_lr = float(trainer.optimizers[0].param_groups[0]["lr"])
         self.inspect_data(trainer.datamodule, pl_module)
 
@@ -133,7 +133,10 @@ class TrainingDoctor(L.Callback):
             ]
         )
         self._pending.append((trainer.global_step, torch.linalg.vector_norm(norms)))
-        self._grad_max = norms if self._grad_max is None else torch.maximum(self._grad_max, norms)
+        if self._grad_max is None:
+            self._grad_max = norms
+        else:
+            self._grad_max = torch.maximum(self._grad_max.to(norms.device), norms)
 
     def on_train_batch_end(
         self,
@@ -178,9 +181,12 @@ class TrainingDoctor(L.Callback):
         """Stop now, and keep the last good checkpoints: the weights are no longer finite."""
         trainer.should_stop = True
         self.stopped_non_finite = True
-        for checkpoint in trainer.checkpoint_callbacks:
-            checkpoint.save_last = False  # last.ckpt keeps the last finite state
-            checkpoint.save_top_k = 0
+        for checkpoint in trainer.checkpoint_callbacks:  # last.ckpt keeps the last finite state
+            if hasattr(checkpoint, "freeze"):
+                checkpoint.freeze()
+            else:
+                checkpoint.save_last = False
+                checkpoint.save_top_k = 0
         self.add(
             finding(
                 "non_finite_loss",
@@ -204,7 +210,8 @@ class TrainingDoctor(L.Callback):
         """Move the epoch's gradient norms to the host once and log them at their own steps."""
         if not self._pending:
             return
-        values = torch.stack([v for _, v in self._pending]).float().cpu().tolist()
+        device = self._pending[-1][1].device  # values restored from a checkpoint are on the CPU
+        values = torch.stack([v.to(device) for _, v in self._pending]).float().cpu().tolist()
         steps = [s for s, _ in self._pending]
         self._pending = []
         self.grad_norms.extend(zip(steps, values, strict=True))
@@ -300,15 +307,17 @@ class TrainingDoctor(L.Callback):
 
     # -- resume ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """Everything observed so far, so that a resumed run is judged on its whole history."""
         return {
             "findings": [f.to_dict() for f in self.findings],
             "train_losses": dict(self.train_losses),
-            "val_history": [
-                {k: v for k, v in r.items() if k != "confusion"} for r in self.val_history
-            ],
+            "val_history": list(self.val_history),
             "grad_norms": list(self.grad_norms),
+            "pending_grad_norms": [(s, float(v)) for s, v in self._pending],
+            "grad_max": None if self._grad_max is None else self._grad_max.detach().cpu(),
             "initial_lr": self.initial_lr,
             "first_loss": self.first_loss,
+            "stopped_non_finite": self.stopped_non_finite,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -316,7 +325,10 @@ class TrainingDoctor(L.Callback):
             Finding(f["code"], f["message"], f.get("epoch")) for f in state_dict.get("findings", [])
         ]
         self.train_losses = {int(k): v for k, v in state_dict.get("train_losses", {}).items()}
-        self.val_history = [dict(r, confusion=None) for r in state_dict.get("val_history", [])]
+        self.val_history = [{"confusion": None, **r} for r in state_dict.get("val_history", [])]
         self.grad_norms = [tuple(x) for x in state_dict.get("grad_norms", [])]
+        self._pending = [(s, torch.tensor(v)) for s, v in state_dict.get("pending_grad_norms", [])]
+        self._grad_max = state_dict.get("grad_max")
+        self.stopped_non_finite = state_dict.get("stopped_non_finite", False)
         self.initial_lr = state_dict.get("initial_lr", self.initial_lr)
         self.first_loss = state_dict.get("first_loss", self.first_loss)

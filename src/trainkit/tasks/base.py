@@ -9,7 +9,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MeanMetric, Metric, MetricCollection
 
 STAGES = ("train", "val", "test")
 PROGRESS_BAR_KEYS = {"loss", "acc", "r2"}
@@ -130,6 +130,34 @@ class Task(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self.finish_epoch("test")
+
+    # -- resume mid-epoch: the training epoch's running sums go into the checkpoint ------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["train_meters"] = {
+            f"{name}.{key}": value
+            for name, metric in self._train_meters()
+            for key, value in metric.metric_state.items()
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("train_meters", {})
+        for name, metric in self._train_meters():
+            for key in metric.metric_state:
+                value = saved.get(f"{name}.{key}")
+                if value is None:
+                    continue
+                if isinstance(value, list):  # list states (e.g. concatenated predictions)
+                    setattr(metric, key, [v.to(self.device) for v in value])
+                else:
+                    setattr(metric, key, value.to(self.device))
+                metric._update_count = max(metric._update_count, 1)
+
+    def _train_meters(self) -> list[tuple[str, Metric]]:
+        return [
+            (name, module)
+            for name, module in self.meters.named_modules()
+            if name.startswith("train") and isinstance(module, Metric)
+        ]
 
     # -- the trivial baseline, through the same loss and metric code ---------------------------
     @torch.no_grad()

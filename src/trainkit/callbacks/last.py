@@ -1,0 +1,147 @@
+"""checkpoints/last.ckpt: the latest complete training state, from which a resume is exact."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Checkpoint
+
+from trainkit.interrupt import STOP, TrainingInterrupted
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global random generator's state, in types that load with weights_only=True."""
+    version, words, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": (version, list(words), gauss),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Put back what `rng_state` saved."""
+    torch.set_rng_state(state["torch"])
+    version, words, gauss = state["python"]
+    random.setstate((version, tuple(words), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class LastCheckpoint(Checkpoint):
+    """Keep `dirpath/filename.ckpt` at the latest state that a resume can continue exactly.
+
+    It is written once an epoch is wholly done (validation, early stopping and the plateau
+    scheduler's step included, i.e. when the next epoch starts), at the end of training, and
+    when Ctrl-C or SIGTERM asks the run to stop: then after the current batch, mid-epoch. The
+    checkpoint holds the random generators' states too, and it is written to a temporary file
+    first, so a kill while saving never leaves a truncated last.ckpt behind.
+    """
+
+    def __init__(self, dirpath: str, filename: str = "last") -> None:
+        self.path = Path(dirpath) / f"{filename}.ckpt"
+        self.last_model_path = ""
+        self.frozen = False
+        self._saved_step = -1
+        self._rng_to_restore: dict[str, Any] | None = None
+        self._owns_signals = False
+
+    def freeze(self) -> None:
+        """Stop writing: the weights are no longer trustworthy (e.g. a non-finite loss)."""
+        self.frozen = True
+
+    def save(self, trainer: L.Trainer) -> None:
+        if self.frozen:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        trainer.save_checkpoint(partial, weights_only=False)
+        if trainer.is_global_zero:
+            os.replace(partial, self.path)
+        self.last_model_path = str(self.path)
+        self._saved_step = trainer.global_step
+
+    # -- the signal handler is in charge while batches run ----------------------------------
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._owns_signals = not STOP.installed
+        STOP.install()  # over Lightning's own SIGTERM handler, which would stop without saving
+        STOP.deferring = True
+        self._saved_step = trainer.global_step
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if self._rng_to_restore is not None:  # the first batch after a resume
+            set_rng_state(self._rng_to_restore)
+            self._rng_to_restore = None
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if not self._stop_requested(trainer):
+            return
+        # After the epoch's last batch, stop once validation and the epoch's end have run.
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            return
+        self.save(trainer)
+        self._stop()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step > self._saved_step:
+            self.save(trainer)
+        if self._stop_requested(trainer):
+            self._stop()
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        STOP.deferring = False
+        self.save(trainer)
+        if self._stop_requested(trainer):
+            self._stop()
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        STOP.deferring = False
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        STOP.deferring = False
+        if self._owns_signals:
+            STOP.restore()
+            self._owns_signals = False
+
+    def _stop_requested(self, trainer: L.Trainer) -> bool:
+        requested = STOP.requested
+        if trainer.world_size > 1:  # every rank must stop at the same batch
+            requested = trainer.strategy.reduce_boolean_decision(requested, all=False)
+            if requested and STOP.signum is None:
+                STOP.signum = int(signal.SIGTERM)  # a signal reached another rank
+        return requested
+
+    def _stop(self) -> None:
+        STOP.deferring = False
+        raise TrainingInterrupted(STOP.signum)
+
+    # -- what goes into every checkpoint ------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": rng_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._rng_to_restore = state_dict.get("rng")

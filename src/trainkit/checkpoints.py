@@ -1,0 +1,129 @@
+"""Open checkpoints safely (weights_only) and say in one sentence why one cannot be used."""
+
+from __future__ import annotations
+
+import pickle
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from trainkit.callbacks.stamp import STAMP
+from trainkit.errors import TrainkitError
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint at `path`, loaded with weights_only=True, or a clear TrainkitError."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainkitError(f"Checkpoint not found: {path}.{_nearby(path)}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc).lower() or "weights only" in str(exc).lower():
+            raise TrainkitError(
+                f"{path} holds pickled Python objects, not only tensors and plain values. "
+                "trainkit loads checkpoints with weights_only=True and never runs code from a "
+                "file; use a checkpoint written by a trainkit run."
+            ) from None
+        raise _damaged(path, exc) from None
+    except Exception as exc:  # a truncated zip, random bytes, an empty file ...
+        raise _damaged(path, exc) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise TrainkitError(
+            f"{path} is a PyTorch file but not a Lightning checkpoint (it has no 'state_dict'); "
+            "pass a .ckpt written by a training run, e.g. RUN/checkpoints/best.ckpt."
+        )
+    return checkpoint
+
+
+def _damaged(path: Path, exc: BaseException) -> TrainkitError:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return TrainkitError(
+        f"Checkpoint {path} cannot be read: it is truncated or not a PyTorch checkpoint "
+        f"({reason[:120]}). Use another checkpoint of the run, e.g. "
+        f"{path.parent / 'best.ckpt'} or {path.parent / 'last.ckpt'}."
+    )
+
+
+def _nearby(path: Path) -> str:
+    found = sorted(p.name for p in path.parent.glob("*.ckpt")) if path.parent.is_dir() else []
+    if found:
+        return f" That directory holds: {', '.join(found)}."
+    return " Pass a .ckpt file, e.g. ckpt_path=logs/cnn/runs/<run>/checkpoints/last.ckpt."
+
+
+def stamp(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
+    """What a checkpoint records about the run that wrote it (plain values only)."""
+    return {
+        "experiment": str(cfg.get("experiment") or "default"),
+        "overrides": list(overrides),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
+def train_command(overrides: list[str], *extra: str) -> str:
+    """The shell command that trains with these overrides (plus `extra`)."""
+    script = "scripts/train.py"
+    if sys.argv and sys.argv[0].endswith("train.py"):
+        script = _short(Path(sys.argv[0]))
+    return " ".join(["python", script, *(shlex.quote(o) for o in [*overrides, *extra])])
+
+
+def _short(path: Path) -> str:
+    """`path` relative to the working directory when it lies below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def check_resume(checkpoint: Mapping[str, Any], cfg: DictConfig, model: Any, path: Path) -> None:
+    """Refuse, with the reason and the right command, a checkpoint that this run cannot continue."""
+    meta = checkpoint.get(STAMP) or {}
+    written_by = meta.get("experiment")
+    this = str(cfg.get("experiment") or "default")
+    resume = train_command(
+        meta.get("overrides") or [f"+experiment={written_by}"],
+        f"ckpt_path={_short(path)}",
+    )
+    if written_by and written_by != this:
+        raise TrainkitError(
+            f"{path} was written by experiment '{written_by}', but this run is '{this}'. "
+            f"Resume it with the overrides it was trained with: {resume}"
+        )
+    problem = state_dict_mismatch(model.state_dict(), checkpoint["state_dict"])
+    if problem:
+        hint = f" It was trained with: {resume}" if meta else ""
+        raise TrainkitError(f"{path} does not fit this model: {problem}.{hint}")
+
+
+def state_dict_mismatch(expected: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:
+    """A short description of how a checkpoint's weights differ from the model's, or None."""
+    problems = []
+    shapes = [
+        f"{k} is {_shape(found[k])} in the checkpoint but {_shape(v)} in the model"
+        for k, v in expected.items()
+        if k in found and hasattr(v, "shape") and tuple(v.shape) != tuple(found[k].shape)
+    ]
+    problems += shapes[:2]
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    if missing:
+        problems.append(f"the model's {_names(missing)} are not in the checkpoint")
+    if unexpected:
+        problems.append(f"the checkpoint's {_names(unexpected)} are not in the model")
+    return "; ".join(problems) or None
+
+
+def _shape(tensor: Any) -> str:
+    return "x".join(str(d) for d in tensor.shape) or "a scalar"
+
+
+def _names(keys: list[str]) -> str:
+    more = f" and {len(keys) - 2} more" if len(keys) > 2 else ""
+    return ", ".join(keys[:2]) + more

@@ -1,0 +1,40 @@
+"""Config resolvers the scripts register before Hydra composes (light: no torch import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+
+def run_of(ckpt_path: str | None) -> Path | None:
+    """The run directory a checkpoint belongs to (RUN/checkpoints/x.ckpt), if it is one."""
+    if not ckpt_path:
+        return None
+    path = Path(str(ckpt_path)).expanduser().absolute()
+    run = path.parent.parent
+    if path.parent.name == "checkpoints" and (run / ".hydra").is_dir():
+        return run
+    return None
+
+
+def resume_dir(ckpt_path: str | None, default: str) -> str:
+    """A resume continues in the checkpoint's own run directory; anything else gets `default`."""
+    run = run_of(ckpt_path)
+    return str(run) if run is not None else default
+
+
+def config_subdir(ckpt_path: str | None, run_dir: str, stamp: str) -> str:
+    """Where Hydra saves this run's config: a resume in place must not overwrite the original."""
+    run = run_of(ckpt_path)
+    if run is not None and Path(run_dir).expanduser().absolute() == run:
+        return f".hydra/resumed_{stamp}"
+    return ".hydra"
+
+
+def register() -> None:
+    """Make the resolvers known to OmegaConf (once per process)."""
+    resolvers = {"trainkit.resume_dir": resume_dir, "trainkit.config_subdir": config_subdir}
+    for name, fn in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)

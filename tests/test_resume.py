@@ -1,0 +1,144 @@
+"""Resume and interrupt: a stopped run continues in place and ends exactly where an
+uninterrupted one ends; the same seed gives the same numbers; no two runs share a directory."""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import QUIET, REPO, read_summary, run_script, scalar_curves, script_env
+
+CNN = ["+experiment=cnn", "trainer.max_epochs=3", *QUIET]
+# digits: 1078 training images at batch 64 -> 17 batches per epoch
+BATCHES_PER_EPOCH = 17
+
+
+@pytest.fixture(scope="module")
+def cnn_reference(tmp_path_factory):
+    """The uninterrupted run every interrupted one is compared with."""
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    result = run_script("train.py", *CNN, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def interrupt_mid_epoch(run_dir, marker, signum) -> subprocess.CompletedProcess:
+    """Start a real training process and send it `signum` inside batch 5 of epoch 1."""
+    pause = f"+callbacks.pause={{_target_: hooks.PauseAt, epoch: 1, batch: 5, marker: '{marker}'}}"
+    process = subprocess.Popen(
+        [sys.executable, "scripts/train.py", *CNN, pause, f"hydra.run.dir={run_dir}"],
+        cwd=REPO,
+        env=script_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 180
+    while not marker.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the run never reached the pause point"
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=180)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_mid_epoch_then_resume_is_bit_equal(tmp_path, cnn_reference, signum):
+    run_dir = tmp_path / "run"
+    stopped = interrupt_mid_epoch(run_dir, tmp_path / "marker", signum)
+
+    assert stopped.returncode == 128 + signum, stopped.stderr[-3000:]
+    assert "Traceback" not in stopped.stderr
+    summary = read_summary(run_dir)
+    assert summary["status"] == "interrupted" and summary["stop_reason"] == "interrupted"
+    assert summary["resume_command"] in stopped.stderr  # printed for the user, word for word
+    # last.ckpt holds the state after batch 5 of epoch 1: mid-epoch, not an epoch boundary
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 1
+    assert last["global_step"] == BATCHES_PER_EPOCH + 6
+    loader = last["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
+    assert (loader["epoch"], loader["served"]) == (1, 6)
+
+    command = shlex.split(summary["resume_command"])
+    assert command[:2] == ["python", "scripts/train.py"]
+    resumed = subprocess.run(
+        [sys.executable, *command[1:]],
+        cwd=REPO,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final, reference = read_summary(run_dir), read_summary(cnn_reference)
+    assert final["status"] == "completed"
+    assert final["epochs_completed"] == reference["epochs_completed"] == 3
+    assert final["metrics"] == reference["metrics"]  # bit for bit
+    # the same TensorBoard run: every curve equal, no step twice, none missing
+    assert scalar_curves(run_dir) == scalar_curves(cnn_reference)
+
+
+def test_resume_continues_in_place_with_early_stopping_and_scheduler_state(tmp_path):
+    """Train 8 epochs, then resume from last.ckpt with the short form (no hydra.run.dir): the
+    run must stop on the same epoch by early stopping, with the same learning-rate drops and
+    the same numbers as a run that was never stopped."""
+    regression = ["+experiment=regression", *QUIET]
+    straight, first = tmp_path / "straight", tmp_path / "first"
+    assert run_script("train.py", *regression, f"hydra.run.dir={straight}").returncode == 0
+    part = run_script("train.py", *regression, "trainer.max_epochs=8", f"hydra.run.dir={first}")
+    assert part.returncode == 0, part.stderr[-3000:]
+    config = (first / ".hydra" / "config.yaml").read_bytes()
+
+    resumed = run_script("train.py", *regression, f"ckpt_path={first}/checkpoints/last.ckpt")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Run directory: {first}" in " ".join(resumed.stdout.split())
+    assert "exists and is not empty" not in resumed.stderr
+    assert (first / ".hydra" / "config.yaml").read_bytes() == config  # the original is kept
+    assert len(list((first / ".hydra").glob("resumed_*/config.yaml"))) == 1
+
+    a, b = read_summary(first), read_summary(straight)
+    assert b["stop_reason"] == "early_stopping" and b["epochs_completed"] > 8
+    for key in ("stop_reason", "epochs_completed", "best_epoch", "metrics", "diagnostics"):
+        assert a[key] == b[key], key
+    curves, reference = scalar_curves(first), scalar_curves(straight)
+    assert curves["lr-Adam"] == reference["lr-Adam"]
+    assert len({v for _, v in reference["lr-Adam"]}) > 1  # the scheduler did cut the rate
+    assert curves == reference
+    # the doctor kept the history from before the resume
+    doctor = torch.load(first / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"][
+        "TrainingDoctor"
+    ]
+    assert sorted(doctor["train_losses"]) == list(range(b["epochs_completed"]))
+
+
+def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path, cnn_reference):
+    again = tmp_path / "again"
+    other = tmp_path / "other"
+    assert run_script("train.py", *CNN, f"hydra.run.dir={again}").returncode == 0
+    assert run_script("train.py", *CNN, "seed=7", f"hydra.run.dir={other}").returncode == 0
+    reference = read_summary(cnn_reference)["metrics"]
+    assert read_summary(again)["metrics"] == reference
+    assert read_summary(other)["metrics"]["val/loss"] != reference["val/loss"]
+
+
+def test_two_runs_started_together_get_their_own_directories(tmp_path):
+    args = ["+experiment=regression", "trainer.max_epochs=1", f"paths.log_dir={tmp_path}", *QUIET]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "scripts/train.py", *args],
+            cwd=REPO,
+            env=script_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    assert [p.wait(timeout=300) for p in processes] == [0, 0]
+    runs = sorted((tmp_path / "regression" / "runs").iterdir())
+    assert len(runs) == 2
+    assert all((run / "summary.json").is_file() for run in runs)
