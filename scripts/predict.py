@@ -1,9 +1,12 @@
 """Write predictions.csv for a checkpoint: `python scripts/predict.py ckpt_path=.../best.ckpt`."""
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
+
+from trainkit.preflight import check_command_line
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
@@ -15,4 +18,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("predict", sys.argv[1:], Path(__file__).resolve().parent.parent / "conf")
     sys.exit(main())

@@ -1,10 +1,12 @@
 """Train one experiment: `python scripts/train.py +experiment=cnn` (or regression, binary, ...)."""
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from trainkit.preflight import check_command_line
 from trainkit.resolvers import register
 
 register()
@@ -20,4 +22,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("train", sys.argv[1:], Path(__file__).resolve().parent.parent / "conf")
     sys.exit(main())

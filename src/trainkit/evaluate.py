@@ -7,41 +7,51 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit.callbacks import ConfusionMatrixLogger
+from trainkit.callbacks.stamp import STAMP
+from trainkit.checkpoints import load_checkpoint, state_dict_mismatch
 from trainkit.errors import TrainkitError
 from trainkit.report import print_summary, write_summary
 from trainkit.run import baselines, extras, new_summary
 
 
-def checkpoint_and_config(cfg: DictConfig, script: str) -> tuple[Path, DictConfig]:
-    """`cfg.ckpt_path`, checked, and the composed config of the run that wrote it."""
+def checkpoint_and_config(cfg: DictConfig, script: str) -> tuple[Path, DictConfig, dict]:
+    """`cfg.ckpt_path`, the composed config of the run that wrote it, and the checkpoint."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
         raise TrainkitError(
             f"ckpt_path is required: python scripts/{script} ckpt_path=RUN/checkpoints/best.ckpt"
         )
     ckpt_path = Path(cfg.ckpt_path)
-    return ckpt_path, training_config(ckpt_path)
+    checkpoint = load_checkpoint(ckpt_path)
+    return ckpt_path, training_config(ckpt_path, checkpoint), checkpoint
 
 
-def training_config(ckpt_path: Path) -> DictConfig:
-    """The composed config of the run that wrote `ckpt_path` (RUN/checkpoints/x.ckpt)."""
-    if not ckpt_path.is_file():
-        raise TrainkitError(
-            f"Checkpoint not found: {ckpt_path}. Pass the path of a .ckpt file, e.g. "
-            "ckpt_path=logs/cnn/runs/<run>/checkpoints/best.ckpt."
-        )
+def training_config(ckpt_path: Path, checkpoint: dict) -> DictConfig:
+    """The config a checkpoint records about itself, else its run's .hydra/config.yaml."""
+    stamped = (checkpoint.get(STAMP) or {}).get("config")
+    if stamped:
+        return OmegaConf.create(stamped)
     config = ckpt_path.resolve().parent.parent / ".hydra" / "config.yaml"
     if not config.is_file():
         raise TrainkitError(
-            f"No training config next to {ckpt_path}: expected {config}. Evaluate a checkpoint "
-            "inside the run directory that trained it (RUN/checkpoints/*.ckpt)."
+            f"{ckpt_path} does not say how it was trained, and there is no {config}. Evaluate a "
+            "checkpoint inside the run directory that trained it (RUN/checkpoints/*.ckpt)."
         )
     return OmegaConf.load(config)
+
+
+def restore_model(train_cfg: DictConfig, checkpoint: dict, ckpt_path: Path) -> Any:
+    """The trained model, rebuilt from its config with the checkpoint's weights."""
+    model = instantiate(train_cfg.model)
+    problem = state_dict_mismatch(model.state_dict(), checkpoint["state_dict"])
+    if problem:
+        raise TrainkitError(f"{ckpt_path} does not fit the model its run config builds: {problem}.")
+    model.load_state_dict(checkpoint["state_dict"])
+    return model
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -49,10 +59,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    ckpt_path, train_cfg = checkpoint_and_config(cfg, "eval.py")
+    ckpt_path, train_cfg, state = checkpoint_and_config(cfg, "eval.py")
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(train_cfg.data)
-    model = instantiate(train_cfg.model)
+    model = restore_model(train_cfg, state, ckpt_path)
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
@@ -64,8 +74,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         enable_model_summary=False,
         default_root_dir=str(run_dir),
     )
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["state_dict"])
     results = trainer.test(model, datamodule=datamodule)
     summary = new_summary(train_cfg, run_dir)
     summary.update(

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from trainkit.errors import TrainkitError
-from trainkit.evaluate import checkpoint_and_config
+from trainkit.evaluate import checkpoint_and_config, restore_model
 
 
 def read_inputs(path: Path, datamodule: Any) -> Tensor:
@@ -49,12 +49,10 @@ def _numeric(row: list[str]) -> bool:
 @torch.no_grad()
 def predict(cfg: DictConfig) -> Path:
     """Write predictions.csv into the run directory and return its path."""
-    ckpt_path, train_cfg = checkpoint_and_config(cfg, "predict.py")
+    ckpt_path, train_cfg, state = checkpoint_and_config(cfg, "predict.py")
     datamodule = instantiate(train_cfg.data)
     datamodule.setup("predict")
-    model = instantiate(train_cfg.model)
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["state_dict"])
+    model = restore_model(train_cfg, state, ckpt_path)
     model.eval()
     targets = None
     if cfg.input_csv:

@@ -20,16 +20,36 @@ from trainkit.checkpoints import check_resume, load_checkpoint, stamp, train_com
 from trainkit.doctor import TrainingDoctor
 from trainkit.errors import TrainkitError
 from trainkit.interrupt import TrainingInterrupted, stop_signals
+from trainkit.preflight import check_config
 from trainkit.report import log_hparams, print_summary, readable_config, write_summary
 
 
 def user_error(exc: BaseException) -> TrainkitError | None:
-    """The TrainkitError behind `exc` (Hydra wraps errors raised in constructors), if any."""
-    seen = exc
-    while seen is not None:
-        if isinstance(seen, TrainkitError):
-            return seen
+    """The user-facing error behind `exc`, if it is one: a TrainkitError anywhere in the chain
+    (Hydra wraps errors raised in constructors), or a class the config names that cannot be
+    created (a wrong `_target_`, an argument the class does not take)."""
+    from hydra.errors import InstantiationException
+    from omegaconf.errors import MissingMandatoryValue
+
+    chain = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
         seen = seen.__cause__ or seen.__context__
+    for item in chain:
+        if isinstance(item, TrainkitError):
+            return item
+    for item in chain:
+        if isinstance(item, MissingMandatoryValue):
+            key = getattr(item, "full_key", "") or "a key marked ???"
+            return TrainkitError(f"{key} must be set: add {key}=... to the command line.")
+        if isinstance(item, InstantiationException):
+            text = " ".join(line.strip() for line in str(item).splitlines() if line.strip())
+            text = text.replace(", set env var HYDRA_FULL_ERROR=1 to see chained exception", "")
+            return TrainkitError(
+                f"Could not create an object the config names: {text}. Check its _target_ and "
+                "arguments (HYDRA_FULL_ERROR=1 shows the traceback)."
+            )
     return None
 
 
@@ -160,6 +180,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     phase = "setup"
     with stop_signals():
         try:
+            check_config(cfg)
             datamodule, model, trainer, history = build(
                 cfg, overrides, checkpoint.get("global_step") if checkpoint else None
             )

@@ -3,6 +3,12 @@
 from trainkit.data.images import ImageDataModule
 from trainkit.data.inmemory import InMemoryDataModule
 from trainkit.data.loader import TensorBatchLoader
-from trainkit.data.tabular import TabularDataModule
+from trainkit.data.tabular import CsvDataModule, TabularDataModule
 
-__all__ = ["ImageDataModule", "InMemoryDataModule", "TabularDataModule", "TensorBatchLoader"]
+__all__ = [
+    "CsvDataModule",
+    "ImageDataModule",
+    "InMemoryDataModule",
+    "TabularDataModule",
+    "TensorBatchLoader",
+]

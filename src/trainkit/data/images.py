@@ -9,7 +9,7 @@ import torch
 
 from trainkit.data.inmemory import InMemoryDataModule
 from trainkit.data.loader import BatchTransform
-from trainkit.data.sources import ArrayData, load_source
+from trainkit.data.sources import DOWNLOADED, ArrayData, load_source
 from trainkit.data.transforms import random_shift
 from trainkit.errors import TrainkitError
 
@@ -25,14 +25,18 @@ class ImageDataModule(InMemoryDataModule):
         in_channels: int | None = None,
         image_size: int | None = None,
         max_shift: int = 1,
+        data_dir: str = "data",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.dataset = dataset
+        self.data_dir = data_dir
         self.in_channels, self.image_size = in_channels, image_size
         self.max_shift = max_shift
 
     def load(self) -> ArrayData:
+        if self.dataset in DOWNLOADED:  # fetched into data_dir on first use
+            return load_source(self.dataset, data_dir=self.data_dir)
         return load_source(self.dataset)
 
     def check(self, data: ArrayData) -> None:

@@ -73,6 +73,7 @@ class InMemoryDataModule(L.LightningDataModule):
             return
         data = self.load()
         self.check(data)
+        check_finite(data, getattr(self, "dataset", type(self).__name__))
         if self.class_fraction:
             data = self.subsample_classes(data)
         self.classification = data.classification
@@ -82,6 +83,7 @@ class InMemoryDataModule(L.LightningDataModule):
             self.val_fraction,
             self.test_fraction,
             self.seed,
+            data.test_mask,
         )
         x, y = data.x, data.y
         if self.standardize:
@@ -108,6 +110,8 @@ class InMemoryDataModule(L.LightningDataModule):
             drop = rng.permutation(rows)[int(round(fraction * len(rows))) :]
             keep[drop] = False
         data.x, data.y = data.x[keep], data.y[keep]
+        if data.test_mask is not None:
+            data.test_mask = data.test_mask[keep]
         return data
 
     def train_dataloader(self) -> TensorBatchLoader:
@@ -145,3 +149,24 @@ class InMemoryDataModule(L.LightningDataModule):
             info["target_mean"] = self.target_mean.ravel().tolist()
             info["target_std"] = self.target_std.ravel().tolist()
         return info
+
+
+def check_finite(data: ArrayData, name: str) -> None:
+    """NaN or Inf in the inputs or targets: say how many, where, and what to do."""
+    for what, values in (("inputs", data.x), ("targets", data.y)):
+        if not np.issubdtype(values.dtype, np.floating):
+            continue
+        bad = ~np.isfinite(values.reshape(len(values), -1))
+        if not bad.any():
+            continue
+        nan = int(np.isnan(values).sum())
+        rows = np.flatnonzero(bad.any(axis=1)) + 1
+        where = f"data rows {', '.join(map(str, rows[:5]))}{' ...' if len(rows) > 5 else ''}"
+        if what == "inputs" and data.feature_names:
+            columns = [data.feature_names[i] for i in np.flatnonzero(bad.any(axis=0))]
+            where += f"; columns {', '.join(columns[:5])}"
+        raise TrainkitError(
+            f"The '{name}' data has {nan} NaN and {int(bad.sum()) - nan} infinite values in its "
+            f"{what} ({len(rows)} of {len(values)} rows: {where}). One such value makes every "
+            "loss NaN; fill them (e.g. with the column mean) or drop those rows before training."
+        )

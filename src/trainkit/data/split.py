@@ -18,29 +18,65 @@ def stratify_labels(y: np.ndarray, classification: bool, bins: int = 5) -> np.nd
 
 
 def split_indices(
-    strata: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+    strata: np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    test_mask: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Indices of the train, val and test splits, each stratified on `strata`."""
+    """Indices of the train, val and test splits, each stratified on `strata`.
+
+    With `test_mask` (a data set's official test rows) those rows are the test split and
+    `test_fraction` is not used; val takes `val_fraction` of all rows from the others.
+    """
     n = len(strata)
-    for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+    fractions = {"val_fraction": val_fraction}
+    if test_mask is None:
+        fractions["test_fraction"] = test_fraction
+    for name, frac in fractions.items():
         if not 0.0 < frac < 1.0:
-            raise TrainkitError(f"data.{name} must lie in (0, 1), got {frac}.")
-    if val_fraction + test_fraction >= 1.0:
+            raise TrainkitError(
+                f"data.{name} must lie in (0, 1), got {frac}: every split needs samples."
+            )
+    if test_mask is None and val_fraction + test_fraction >= 1.0:
         raise TrainkitError(
             f"data.val_fraction + data.test_fraction = {val_fraction + test_fraction:.2f} leaves "
             "no training data; keep their sum below 1 (e.g. 0.2 and 0.2)."
         )
     index = np.arange(n)
-    rest, test = train_test_split(
-        index, test_size=test_fraction, random_state=seed, stratify=strata
-    )
-    train, val = train_test_split(
-        rest,
-        test_size=val_fraction / (1.0 - test_fraction),
-        random_state=seed,
-        stratify=strata[rest],
-    )
-    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+    if test_mask is None:
+        rest, test = _split(index, test_fraction, seed, strata, "test")
+        share = val_fraction / (1.0 - test_fraction)
+    else:
+        rest, test = index[~test_mask], index[test_mask]
+        share = val_fraction * n / max(len(rest), 1)
+    train, val = _split(rest, share, seed, strata[rest], "val")
+    split = {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+    for name, rows in split.items():
+        if len(rows) == 0:
+            raise TrainkitError(f"The {name} split is empty ({n} samples in all); add samples.")
+    return split
+
+
+def _split(
+    index: np.ndarray, fraction: float, seed: int, strata: np.ndarray, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """One stratified cut of `index`; a data set too small for it gets a clear error."""
+    n = len(index)
+    size = int(np.ceil(fraction * n))
+    if size < 1 or n - size < 1:
+        raise TrainkitError(
+            f"With {n} samples to split, data.{name}_fraction gives an empty split "
+            f"({size} vs {n - size} samples). Use more data or a fraction between "
+            f"{1 / max(n, 1):.3g} and {1 - 1 / max(n, 1):.3g}."
+        )
+    try:
+        return train_test_split(index, test_size=size, random_state=seed, stratify=strata)
+    except ValueError as exc:  # e.g. a class with a single sample
+        raise TrainkitError(
+            f"Cannot split {n} samples into a stratified {name} split: {exc} Add samples, "
+            f"merge rare classes, or change data.{name}_fraction."
+        ) from None
 
 
 def fit_standardizer(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -36,3 +36,18 @@ class TabularDataModule(InMemoryDataModule):
                 f"data.num_features is {self.declared_num_features} but the '{self.dataset}' data "
                 f"has {found} features; set data.num_features={found}."
             )
+
+
+class CsvDataModule(TabularDataModule):
+    """Your own table: `data=csv data.path=my.csv data.target=label` (see conf/data/csv.yaml)."""
+
+    def __init__(
+        self,
+        path: str,
+        target: str | int = -1,
+        classification: bool = True,
+        header: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        source = {"path": path, "target": target, "classification": classification}
+        super().__init__(dataset="csv", source_kwargs={**source, "header": header}, **kwargs)

@@ -11,6 +11,8 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric, MetricCollection
 
+from trainkit.errors import TrainkitError
+
 STAGES = ("train", "val", "test")
 PROGRESS_BAR_KEYS = {"loss", "acc", "r2"}
 
@@ -35,6 +37,7 @@ class Task(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.monitor = monitor
+        self._net_fits = False  # set after the first forward pass worked
         # All metric state lives in one child, `meters` (so it moves and syncs with the module);
         # the dicts below are fast views of it. nan_strategy="disable": a NaN loss must show as
         # NaN, and checking for one would cost a host sync every step.
@@ -76,7 +79,7 @@ class Task(L.LightningModule):
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch
-        out = self.net(x)
+        out = self.net(x) if self._net_fits else self._first_forward(x)
         losses, weights = self.per_sample_loss(out, y)
         detached = losses.detach()
         if weights is None:
@@ -87,6 +90,22 @@ class Task(L.LightningModule):
         self.metrics[stage].update(preds, target)
         self.after_step(stage, preds, target)
         return self.reduce_loss(losses, weights)
+
+    def _first_forward(self, x: Tensor) -> Tensor:
+        """The first forward pass: a net that cannot take the data's inputs gets a clear error."""
+        try:
+            out = self.net(x)
+        except RuntimeError as exc:
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            if not any(word in reason for word in ("shape", "size", "mat1", "channels")):
+                raise
+            raise TrainkitError(
+                f"model.net cannot take this data's inputs: a batch has shape {tuple(x.shape)} "
+                f'and the net fails with "{reason}". Make the net\'s input size match the '
+                "data (e.g. model.net.in_features or model.net.in_channels)."
+            ) from exc
+        self._net_fits = True
+        return out
 
     def after_step(self, stage: str, preds: Tensor, target: Tensor) -> None:
         """Hook for extra per-step state from the metric inputs (e.g. a confusion matrix)."""

@@ -1,0 +1,77 @@
+"""Your own data as a CSV file: numeric feature columns and one target column."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from trainkit.data.sources import ArrayData
+from trainkit.errors import TrainkitError
+
+
+def read_csv(
+    path: str, target: str | int = -1, classification: bool = True, header: bool = True
+) -> ArrayData:
+    """A CSV file: one row per sample, numeric feature columns and one target column.
+
+    Class labels may be integers 0..C-1 or names (mapped to 0..C-1 in sorted order).
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise TrainkitError(
+            f"data.path not found: {file} (relative paths are taken from {Path.cwd()})."
+        )
+    with file.open(newline="") as handle:
+        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    names = rows.pop(0) if header and rows else []
+    width = len(names) if names else (len(rows[0]) if rows else 0)
+    if not rows or width < 2:
+        raise TrainkitError(f"{file} has no data rows with a feature and a target column.")
+    short = [i + 1 for i, row in enumerate(rows) if len(row) != width]
+    if short:
+        raise TrainkitError(f"{file}: data row {short[0]} has not {width} columns like the rest.")
+    column = _column_index(target, names, width, file)
+    features = [i for i in range(width) if i != column]
+    x = np.array([[_number(row[i], i, r, names, file) for i in features] for r, row in
+                  enumerate(rows)], dtype=np.float32)  # fmt: skip
+    labels = [row[column].strip() for row in rows]
+    data = ArrayData(x=x, y=np.empty(0), classification=classification,
+                     feature_names=[names[i] for i in features] if names else [])  # fmt: skip
+    if not classification:
+        data.y = np.array([_number(v, column, r, names, file) for r, v in enumerate(labels)],
+                          dtype=np.float32).reshape(-1, 1)  # fmt: skip
+    elif all(v.lstrip("-").isdigit() for v in labels):
+        data.y = np.array([int(v) for v in labels], dtype=np.int64)
+        data.class_names = [str(c) for c in range(int(data.y.max()) + 1)]
+    else:
+        data.class_names = sorted(set(labels))
+        index = {name: i for i, name in enumerate(data.class_names)}
+        data.y = np.array([index[v] for v in labels], dtype=np.int64)
+    return data
+
+
+def _column_index(target: str | int, names: list[str], width: int, file: Path) -> int:
+    if isinstance(target, int) and -width <= target < width:
+        return target % width
+    if isinstance(target, str) and target in names:
+        return names.index(target)
+    columns = ", ".join(names) if names else f"0..{width - 1} (the file has no header)"
+    raise TrainkitError(
+        f"data.target {target!r} is not a column of {file}; its columns: {columns}."
+    )
+
+
+def _number(cell: str, column: int, row: int, names: list[str], file: Path) -> float:
+    cell = cell.strip()
+    if cell == "" or cell.lower() in ("nan", "na", "null"):
+        return float("nan")  # reported with every other missing value before training
+    try:
+        return float(cell)
+    except ValueError:
+        name = names[column] if names else column
+        raise TrainkitError(
+            f"{file}: column {name!r} holds text ({cell!r} in data row {row + 1}); features "
+            "must be numbers, so encode it first (e.g. one column per category)."
+        ) from None
