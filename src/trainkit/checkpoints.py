@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import shlex
 import sys
 from collections.abc import Mapping
@@ -24,11 +25,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc).lower() or "weights only" in str(exc).lower():
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found:
             raise TrainkitError(
-                f"{path} holds pickled Python objects, not only tensors and plain values. "
-                "trainkit loads checkpoints with weights_only=True and never runs code from a "
-                "file; use a checkpoint written by a trainkit run."
+                f"{path} holds pickled Python objects ({found.group(1)}), not only tensors and "
+                "plain values. trainkit loads checkpoints with weights_only=True and never runs "
+                "code from a file; use a checkpoint written by a trainkit run."
             ) from None
         raise _damaged(path, exc) from None
     except Exception as exc:  # a truncated zip, random bytes, an empty file ...

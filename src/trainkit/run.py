@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,21 +174,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides = task_overrides(cfg)
     ckpt_path = cfg.get("ckpt_path")
-    checkpoint = load_checkpoint(ckpt_path) if ckpt_path else None
+    if ckpt_path:  # refused before anything in the run directory changes
+        with discard_config_on_error():
+            checkpoint = load_checkpoint(ckpt_path)
+            check_resume(checkpoint, cfg, instantiate(cfg.model), Path(ckpt_path))
     summary = new_summary(cfg, run_dir)
     start = time.perf_counter()
     trainer = history = None
-    write = checkpoint is None  # a refused resume leaves the earlier run as it was
     phase = "setup"
     with stop_signals():
         try:
             check_config(cfg)
-            datamodule, model, trainer, history = build(
-                cfg, overrides, checkpoint.get("global_step") if checkpoint else None
-            )
-            if checkpoint is not None:
-                check_resume(checkpoint, cfg, model, Path(ckpt_path))
-                checkpoint, write = None, True
+            resume_step = checkpoint.get("global_step") if ckpt_path else None
+            checkpoint = None  # Lightning loads it again, with the optimizer state
+            datamodule, model, trainer, history = build(cfg, overrides, resume_step)
             if cfg.get("tune") and cfg.tune.lr_find and not ckpt_path:
                 summary["lr_find"] = tune_lr(cfg, trainer, model, datamodule, run_dir)
             phase = "fit"
@@ -216,9 +217,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             raise
         finally:
             summary["wall_time_s"] = round(time.perf_counter() - start, 2)
-            if write:
-                finish(cfg, trainer, summary, run_dir)
+            finish(cfg, trainer, summary, run_dir)
     return summary
+
+
+@contextlib.contextmanager
+def discard_config_on_error() -> Iterator[None]:
+    """A refused resume removes the config copy Hydra saved for it (.hydra/resumed_<time>)."""
+    try:
+        yield
+    except BaseException:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            hydra = HydraConfig.get()
+            subdir = str(hydra.output_subdir or "")
+            if subdir.startswith(".hydra/resumed_"):
+                shutil.rmtree(Path(hydra.runtime.output_dir) / subdir, ignore_errors=True)
+        raise
 
 
 def resume_advice(overrides: list[str], run_dir: Path, trained: bool) -> dict[str, str]:

@@ -1,0 +1,228 @@
+"""Every kind of bad input gets one clear sentence from the real script: exit code 2, no
+traceback, nothing of an earlier run touched."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import QUIET, REPO, read_summary, run_script, script_env
+
+
+def assert_clear_error(result, *fragments: str) -> None:
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(error) == 1, result.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in error[0], error[0]
+
+
+def snapshot(folder) -> dict[str, str]:
+    """Every file below `folder` with a hash of its bytes."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+# -- mistakes on the command line: caught before a run directory exists ------------------------
+COMMAND_LINE = {
+    "unknown experiment": (
+        ["+experiment=cnnn"],
+        ["Unknown experiment 'cnnn'", "Did you mean cnn?", "binary, cnn, multiclass, regression"],
+    ),
+    "experiment without plus": (["experiment=cnn"], ["Write +experiment=cnn (with the plus)"]),
+    "misspelled key": (
+        ["+experiment=cnn", "trainer.max_epoch=5"],
+        ["trainer.max_epoch is not a config key", "Did you mean trainer.max_epochs?"],
+    ),
+    "misspelled group": (["data=wines"], ["Unknown data config 'wines'", "Did you mean wine?"]),
+    "wrong type": (
+        ["+experiment=cnn", "trainer.max_epochs=abc"],
+        ["trainer.max_epochs must be a whole number, 1 or more, got 'abc' (text)"],
+    ),
+    "zero learning rate": (
+        ["+experiment=binary", "model.optimizer.lr=0"],
+        ["model.optimizer.lr must be a number above 0, got 0"],
+    ),
+    "negative batch size": (
+        ["+experiment=binary", "data.batch_size=-4"],
+        ["data.batch_size must be a whole number, 1 or more, got -4"],
+    ),
+    "value left unset": (["data=csv"], ["data.path and data.num_features must be set"]),
+    "empty split": (
+        ["+experiment=binary", "data.val_fraction=0"],
+        ["data.val_fraction must be a number between 0 and 1 (both excluded), got 0"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", COMMAND_LINE, ids=list(COMMAND_LINE))
+def test_command_line_mistake(tmp_path, case):
+    args, fragments = COMMAND_LINE[case]
+    run_dir = tmp_path / "run"
+    result = run_script("train.py", *args, f"hydra.run.dir={run_dir}")
+    assert_clear_error(result, *fragments)
+    assert not run_dir.exists()  # nothing was started, nothing to clean up
+
+
+# -- mistakes found in the data or the model: the run directory says what failed ---------------
+def write_csv(path, rows: list[str]) -> str:
+    path.write_text("\n".join(["a,b,label", *rows]) + "\n")
+    return str(path)
+
+
+GOOD_ROWS = [f"{i % 7},{(3 * i) % 5},{i % 2}" for i in range(40)]
+CSV = ["+experiment=binary", "data=csv", "data.num_features=2", "data.num_classes=2"]
+
+
+def data_cases(tmp_path) -> dict:
+    nan = write_csv(tmp_path / "nan.csv", [*GOOD_ROWS, "1,,0", "nan,2,1"])
+    inf = write_csv(tmp_path / "inf.csv", [*GOOD_ROWS, "1,inf,0"])
+    tiny = write_csv(tmp_path / "tiny.csv", GOOD_ROWS[:3])
+    text = write_csv(tmp_path / "text.csv", [*GOOD_ROWS, "red,1,0"])
+    return {
+        "NaN in the inputs": (
+            [*CSV, f"data.path={nan}"],
+            ["2 NaN and 0 infinite values in its inputs", "data rows 41, 42", "columns a, b"],
+        ),
+        "Inf in the inputs": ([*CSV, f"data.path={inf}"], ["0 NaN and 1 infinite values"]),
+        "too few samples to split": (
+            [*CSV, f"data.path={tiny}"],
+            ["Cannot split 3 samples", "Add samples"],
+        ),
+        "text in a feature": ([*CSV, f"data.path={text}"], ["column 'a' holds text ('red'"]),
+        "missing data file": (
+            [*CSV, f"data.path={tmp_path / 'nope.csv'}"],
+            ["data.path not found", "nope.csv"],
+        ),
+        "labels out of range": (
+            ["+experiment=multiclass", "model.num_classes=2", "model.net.out_features=2"],
+            ["Labels outside [0, 2)", "set model.num_classes"],
+        ),
+        "net output does not fit the task": (
+            ["+experiment=multiclass", "model.net.out_features=5"],
+            ["The net returns shape", "(N, 3)"],
+        ),
+        "net input does not fit the data": (
+            ["+experiment=regression", "model.net.in_features=5"],
+            ["model.net cannot take this data's inputs", "shape (89, 10)"],
+        ),
+        "data files missing offline": (
+            ["+experiment=cnn", "data=mnist", f"paths.data_dir={tmp_path / 'data'}"],
+            [
+                "MNIST is not in",
+                "downloads are switched off",
+                "t10k-labels-idx1-ubyte.gz from https://",
+            ],
+        ),
+    }
+
+
+DATA_IDS = [
+    "NaN in the inputs",
+    "Inf in the inputs",
+    "too few samples to split",
+    "text in a feature",
+    "missing data file",
+    "labels out of range",
+    "net output does not fit the task",
+    "net input does not fit the data",
+    "data files missing offline",
+]
+
+
+@pytest.mark.parametrize("case", DATA_IDS, ids=DATA_IDS)
+def test_data_or_model_mistake(tmp_path, monkeypatch, case):
+    monkeypatch.setenv("TRAINKIT_OFFLINE", "1")
+    args, fragments = data_cases(tmp_path)[case]
+    run_dir = tmp_path / "run"
+    result = run_script("train.py", *args, *QUIET, f"hydra.run.dir={run_dir}")
+    assert_clear_error(result, *fragments)
+    summary = read_summary(run_dir)
+    assert summary["status"] == "failed" and summary["stop_reason"] == "error"
+    assert fragments[0] in summary["error"]
+    assert not (run_dir / "checkpoints" / "last.ckpt").exists()
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("cnn") / "run"
+    result = run_script(
+        "train.py", "+experiment=cnn", "trainer.max_epochs=1", *QUIET, f"hydra.run.dir={run_dir}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def bad_checkpoints(folder, cnn_run) -> dict:
+    last = cnn_run / "checkpoints" / "last.ckpt"
+    data = last.read_bytes()
+    (folder / "truncated.ckpt").write_bytes(data[: len(data) // 2])
+    (folder / "corrupt.ckpt").write_bytes(b"not a checkpoint at all" * 100)
+    torch.save({"state_dict": {}, "payload": folder}, folder / "pickled.ckpt")
+    return {
+        "missing": (folder / "missing.ckpt", ["Checkpoint not found", "missing.ckpt"]),
+        "truncated": (folder / "truncated.ckpt", ["cannot be read: it is truncated"]),
+        "corrupt": (folder / "corrupt.ckpt", ["cannot be read: it is truncated"]),
+        "pickled objects": (folder / "pickled.ckpt", ["holds pickled Python objects"]),
+    }
+
+
+# every kind of damage, and every script, at least once
+BAD_CHECKPOINTS = [
+    ("train.py", "missing"),
+    ("train.py", "truncated"),
+    ("eval.py", "corrupt"),
+    ("eval.py", "pickled objects"),
+    ("predict.py", "truncated"),
+]
+
+
+@pytest.mark.parametrize(("script", "kind"), BAD_CHECKPOINTS)
+def test_bad_checkpoint(tmp_path, cnn_run, script, kind):
+    path, fragments = bad_checkpoints(tmp_path, cnn_run)[kind]
+    before = snapshot(cnn_run)
+    extra = ["+experiment=cnn"] if script == "train.py" else []
+    result = run_script(script, *extra, f"ckpt_path={path}", f"hydra.run.dir={tmp_path / 'out'}")
+    assert_clear_error(result, *fragments)
+    assert snapshot(cnn_run) == before
+
+
+def test_checkpoint_from_another_experiment_or_shape_is_refused_untouched(tmp_path, cnn_run):
+    last = cnn_run / "checkpoints" / "last.ckpt"
+    before = snapshot(cnn_run)
+    other = run_script("train.py", "+experiment=binary", f"ckpt_path={last}")
+    assert_clear_error(
+        other,
+        "was written by experiment 'cnn', but this run is 'binary'",
+        "python scripts/train.py +experiment=cnn",
+    )
+    narrower = "model.net.channels=[8,16]"
+    shape = run_script("train.py", "+experiment=cnn", narrower, f"ckpt_path={last}")
+    assert_clear_error(shape, "does not fit this model", "in the checkpoint but")
+    # both attempts resolved to the checkpoint's own run directory, and left it as it was
+    assert snapshot(cnn_run) == before
+    assert not list((cnn_run / ".hydra").glob("resumed_*"))
+    assert read_summary(cnn_run)["status"] == "completed"
+
+
+def test_hydra_full_error_shows_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    env = {**script_env(), "HYDRA_FULL_ERROR": "1"}
+    result = subprocess.run(
+        [sys.executable, "scripts/train.py", "+experiment=binary", "data.batch_size=0"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "data.batch_size" in result.stderr
