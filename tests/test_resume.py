@@ -11,7 +11,15 @@ import time
 
 import pytest
 import torch
-from conftest import QUIET, REPO, read_summary, run_script, scalar_curves, script_env
+from conftest import (
+    QUIET,
+    REPO,
+    compose_train,
+    read_summary,
+    run_script,
+    scalar_curves,
+    script_env,
+)
 
 CNN = ["+experiment=cnn", "trainer.max_epochs=3", *QUIET]
 # digits: 1078 training images at batch 64 -> 17 batches per epoch
@@ -116,14 +124,17 @@ def test_resume_continues_in_place_with_early_stopping_and_scheduler_state(tmp_p
     assert sorted(doctor["train_losses"]) == list(range(b["epochs_completed"]))
 
 
-def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path, cnn_reference):
-    again = tmp_path / "again"
-    other = tmp_path / "other"
-    assert run_script("train.py", *CNN, f"hydra.run.dir={again}").returncode == 0
-    assert run_script("train.py", *CNN, "seed=7", f"hydra.run.dir={other}").returncode == 0
-    reference = read_summary(cnn_reference)["metrics"]
-    assert read_summary(again)["metrics"] == reference
-    assert read_summary(other)["metrics"]["val/loss"] != reference["val/loss"]
+def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path):
+    """Seed controls the split, the initialisation, shuffling and augmentation (cnn has all)."""
+    from trainkit.run import train
+
+    def metrics(name: str, *extra: str) -> dict:
+        overrides = ["+experiment=cnn", "trainer.max_epochs=2", *extra]
+        return train(compose_train(tmp_path / name, overrides))["metrics"]
+
+    first = metrics("first")
+    assert metrics("again") == first
+    assert metrics("other", "seed=7")["val/loss"] != first["val/loss"]
 
 
 def test_two_runs_started_together_get_their_own_directories(tmp_path):

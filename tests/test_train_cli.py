@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from conftest import EXPERIMENTS, REPO, read_summary, run_script
+from conftest import EXPERIMENTS, read_summary, run_script
 
 SUMMARY_KEYS = {
     "experiment": str,
@@ -64,28 +60,30 @@ def test_help_and_cfg_answer_without_training(tmp_path):
     assert not (tmp_path / "logs").exists()
 
 
-def test_config_mistake_is_one_clear_line(tmp_path):
+def test_config_mistake_is_one_clear_line_and_starts_no_run(tmp_path):
     result = run_script(
         "train.py", "+experiment=binary", "data.batch_size=0", f"hydra.run.dir={tmp_path / 'run'}"
     )
-    assert result.returncode != 0
-    assert "data.batch_size must be a positive integer" in result.stderr
+    assert result.returncode == 2
+    assert "data.batch_size must be a whole number, 1 or more, got 0" in result.stderr
     assert "Traceback" not in result.stderr
-    summary = read_summary(tmp_path / "run")  # the run directory existed, so it says what failed
-    assert summary["status"] == "failed" and summary["stop_reason"] == "error"
-    assert "data.batch_size" in summary["error"]
+    assert not (tmp_path / "run").exists()
 
 
-def test_crash_is_recorded_as_failed_with_the_error(tmp_path):
-    # a net whose input width does not match the data: a plain RuntimeError inside training
+def test_error_inside_the_run_is_recorded_as_failed(tmp_path):
+    # the data module's own check, past the command-line checks: the run directory says why
+    from conftest import compose_train
+
+    from trainkit.errors import TrainkitError
+    from trainkit.run import train
+
     run_dir = tmp_path / "run"
-    result = run_script(
-        "train.py", "+experiment=regression", "model.net.in_features=5", f"hydra.run.dir={run_dir}"
-    )
-    assert result.returncode != 0
+    cfg = compose_train(run_dir, ["+experiment=binary", "data.num_features=7"])
+    with pytest.raises(TrainkitError, match="data.num_features is 7"):
+        train(cfg)
     summary = read_summary(run_dir)
     assert summary["status"] == "failed" and summary["stop_reason"] == "error"
-    assert summary["error"]
+    assert "data.num_features is 7" in summary["error"]
 
 
 def test_non_finite_loss_gives_plain_json_and_no_best_checkpoint(tmp_path):
@@ -103,32 +101,3 @@ def test_non_finite_loss_gives_plain_json_and_no_best_checkpoint(tmp_path):
     summary = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert summary["stop_reason"] == "non_finite_loss"
     assert summary["best_checkpoint"] is None
-
-
-def test_ctrl_c_keeps_the_work_done(tmp_path):
-    run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "train.py"),
-            "+experiment=cnn",
-            f"hydra.run.dir={run_dir}",
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    last = run_dir / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 120
-    while not last.exists() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.2)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode != 0
-    summary = read_summary(run_dir)
-    assert summary["status"] == "interrupted" and summary["stop_reason"] == "interrupted"
-    assert summary["epochs_completed"] >= 1
-    assert summary["best_checkpoint"] == "checkpoints/best.ckpt"
-    assert summary["metrics"]["val/loss"] > 0
