@@ -9,18 +9,27 @@ import lightning as L
 
 
 class PauseAt(L.Callback):
-    """Once, after training batch `batch` of epoch `epoch`: write `marker`, then sleep.
+    """Once, after batch `batch` of epoch `epoch` (a training batch, or with stage="val" a
+    validation batch): write `marker`, then sleep.
 
     A test waits for the marker and sends its signal while the run sleeps inside the batch, so
-    the signal lands mid-epoch at a known batch. Sleeping changes no number.
+    the signal lands at a known point. Sleeping changes no number.
     """
 
-    def __init__(self, epoch: int, batch: int, marker: str, seconds: float = 2.0) -> None:
-        self.epoch, self.batch = epoch, batch
+    def __init__(
+        self, epoch: int, batch: int, marker: str, stage: str = "train", seconds: float = 2.0
+    ) -> None:
+        self.epoch, self.batch, self.stage = epoch, batch, stage
         self.marker, self.seconds = Path(marker), seconds
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        here = (trainer.current_epoch, batch_idx) == (self.epoch, self.batch)
-        if here and not self.marker.exists():
-            self.marker.write_text(f"epoch {self.epoch} batch {self.batch}\n")
+    def _pause(self, trainer, batch_idx: int, stage: str) -> None:
+        here = (trainer.current_epoch, batch_idx, stage) == (self.epoch, self.batch, self.stage)
+        if here and not trainer.sanity_checking and not self.marker.exists():
+            self.marker.write_text(f"{stage} epoch {self.epoch} batch {self.batch}\n")
             time.sleep(self.seconds)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._pause(trainer, batch_idx, "train")
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *_) -> None:
+        self._pause(trainer, batch_idx, "val")

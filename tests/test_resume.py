@@ -35,9 +35,14 @@ def cnn_reference(tmp_path_factory):
     return run_dir
 
 
-def interrupt_mid_epoch(run_dir, marker, signum) -> subprocess.CompletedProcess:
-    """Start a real training process and send it `signum` inside batch 5 of epoch 1."""
-    pause = f"+callbacks.pause={{_target_: hooks.PauseAt, epoch: 1, batch: 5, marker: '{marker}'}}"
+def interrupt_at(run_dir, marker, signum, stage: str) -> subprocess.CompletedProcess:
+    """Start a real training process and send it `signum` inside batch 5 of epoch 1's
+    training, or inside the first batch of epoch 1's validation."""
+    batch = 5 if stage == "train" else 0
+    pause = (
+        f"+callbacks.pause={{_target_: hooks.PauseAt, epoch: 1, batch: {batch}, "
+        f"stage: {stage}, marker: '{marker}'}}"
+    )
     process = subprocess.Popen(
         [sys.executable, "scripts/train.py", *CNN, pause, f"hydra.run.dir={run_dir}"],
         cwd=REPO,
@@ -55,22 +60,32 @@ def interrupt_mid_epoch(run_dir, marker, signum) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupt_mid_epoch_then_resume_is_bit_equal(tmp_path, cnn_reference, signum):
+CASES = {
+    # (signal, where it lands) -> (global step, loader epoch, batches served) in last.ckpt
+    "SIGINT-mid-epoch": (signal.SIGINT, "train", BATCHES_PER_EPOCH + 6, 1, 6),
+    "SIGTERM-mid-epoch": (signal.SIGTERM, "train", BATCHES_PER_EPOCH + 6, 1, 6),
+    # during validation the run stops once the epoch is wholly done: validation, early
+    # stopping and the scheduler's step included
+    "SIGTERM-in-validation": (signal.SIGTERM, "val", 2 * BATCHES_PER_EPOCH, 1, BATCHES_PER_EPOCH),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_interrupt_then_resume_is_bit_equal(tmp_path, cnn_reference, case):
+    signum, stage, step, loader_epoch, served = CASES[case]
     run_dir = tmp_path / "run"
-    stopped = interrupt_mid_epoch(run_dir, tmp_path / "marker", signum)
+    stopped = interrupt_at(run_dir, tmp_path / "marker", signum, stage)
 
     assert stopped.returncode == 128 + signum, stopped.stderr[-3000:]
     assert "Traceback" not in stopped.stderr
     summary = read_summary(run_dir)
     assert summary["status"] == "interrupted" and summary["stop_reason"] == "interrupted"
     assert summary["resume_command"] in stopped.stderr  # printed for the user, word for word
-    # last.ckpt holds the state after batch 5 of epoch 1: mid-epoch, not an epoch boundary
+    # last.ckpt holds the state where the run stopped (mid-epoch: after batch 5 of epoch 1)
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert last["epoch"] == 1
-    assert last["global_step"] == BATCHES_PER_EPOCH + 6
+    assert last["global_step"] == step
     loader = last["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
-    assert (loader["epoch"], loader["served"]) == (1, 6)
+    assert (loader["epoch"], loader["served"]) == (loader_epoch, served)
 
     command = shlex.split(summary["resume_command"])
     assert command[:2] == ["python", "scripts/train.py"]

@@ -58,17 +58,22 @@ class LastCheckpoint(Checkpoint):
         self._saved_step = -1
         self._rng_to_restore: dict[str, Any] | None = None
         self._owns_signals = False
+        self._epoch_start = False
 
     def freeze(self) -> None:
         """Stop writing: the weights are no longer trustworthy (e.g. a non-finite loss)."""
         self.frozen = True
 
-    def save(self, trainer: L.Trainer) -> None:
+    def save(self, trainer: L.Trainer, epoch_start: bool = False) -> None:
         if self.frozen:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.name + ".partial")
-        trainer.save_checkpoint(partial, weights_only=False)
+        self._epoch_start = epoch_start
+        try:
+            trainer.save_checkpoint(partial, weights_only=False)
+        finally:
+            self._epoch_start = False
         if trainer.is_global_zero:
             os.replace(partial, self.path)
         self.last_model_path = str(self.path)
@@ -106,7 +111,7 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.global_step > self._saved_step:
-            self.save(trainer)
+            self.save(trainer, epoch_start=True)
         if self._stop_requested(trainer):
             self._stop()
 
@@ -142,6 +147,17 @@ class LastCheckpoint(Checkpoint):
     # -- what goes into every checkpoint ------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"rng": rng_state()}
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if self._epoch_start:
+            # Lightning counts the new epoch as "ready" just before on_train_epoch_start; undone,
+            # the checkpoint reads as "previous epoch wholly done", which Lightning resumes
+            # exactly (a "ready" epoch would resume with the old epoch's batch counters).
+            progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]
+            for counts in (progress["total"], progress["current"]):
+                counts["ready"] -= 1
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._rng_to_restore = state_dict.get("rng")
