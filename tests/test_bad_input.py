@@ -41,7 +41,15 @@ COMMAND_LINE = {
         ["+experiment=cnn", "trainer.max_epoch=5"],
         ["trainer.max_epoch is not a config key", "Did you mean trainer.max_epochs?"],
     ),
+    "two misspelled keys": (
+        ["callbacks.early_stopping.patiense=3", "trainr.max_epochs=3"],
+        ["callbacks.early_stopping.patiense is not a config key", "Did you mean"],
+    ),
     "misspelled group": (["data=wines"], ["Unknown data config 'wines'", "Did you mean wine?"]),
+    "group set with a dot": (
+        ["+experiment=cnn", "model.optimizer=sgd"],
+        ["model.optimizer is a config group: write model/optimizer=sgd"],
+    ),
     "wrong type": (
         ["+experiment=cnn", "trainer.max_epochs=abc"],
         ["trainer.max_epochs must be a whole number, 1 or more, got 'abc' (text)"],
@@ -207,6 +215,9 @@ def test_checkpoint_from_another_experiment_or_shape_is_refused_untouched(tmp_pa
     narrower = "model.net.channels=[8,16]"
     shape = run_script("train.py", "+experiment=cnn", narrower, f"ckpt_path={last}")
     assert_clear_error(shape, "does not fit this model", "in the checkpoint but")
+    # same weights, other data split: resuming would train on the earlier validation rows
+    reseeded = run_script("train.py", "+experiment=cnn", "seed=7", f"ckpt_path={last}")
+    assert_clear_error(reseeded, "trained with a different config: data.seed: 42 -> 7")
     # both attempts resolved to the checkpoint's own run directory, and left it as it was
     assert snapshot(cnn_run) == before
     assert not list((cnn_run / ".hydra").glob("resumed_*"))

@@ -89,10 +89,10 @@ def check_resume(checkpoint: Mapping[str, Any], cfg: DictConfig, model: Any, pat
     meta = checkpoint.get(STAMP) or {}
     written_by = meta.get("experiment")
     this = str(cfg.get("experiment") or "default")
-    resume = train_command(
-        meta.get("overrides") or [f"+experiment={written_by}"],
-        f"ckpt_path={_short(path)}",
-    )
+    original = meta.get("overrides")
+    if original is None:
+        original = [f"+experiment={written_by}"] if written_by not in (None, "default") else []
+    resume = train_command(original, f"ckpt_path={_short(path)}")
     if written_by and written_by != this:
         raise TrainkitError(
             f"{path} was written by experiment '{written_by}', but this run is '{this}'. "
@@ -102,6 +102,40 @@ def check_resume(checkpoint: Mapping[str, Any], cfg: DictConfig, model: Any, pat
     if problem:
         hint = f" It was trained with: {resume}" if meta else ""
         raise TrainkitError(f"{path} does not fit this model: {problem}.{hint}")
+    if meta.get("config"):
+        changed = config_changes(meta["config"], OmegaConf.to_container(cfg, resolve=True))
+        if changed:
+            raise TrainkitError(
+                f"{path} was trained with a different config: {changed}. A resume keeps the "
+                "data, model, optimizer and seed (it may change how long to train, patience "
+                f"and logging); resume with: {resume} (or start a new run)."
+            )
+
+
+# What a resume may change: how long and how patiently to train, where and how to log.
+RESUMABLE_CHANGES = (
+    "trainer.max_epochs", "trainer.min_epochs", "trainer.max_steps", "trainer.max_time",
+    "trainer.accelerator", "trainer.devices", "trainer.num_nodes", "trainer.default_root_dir",
+    "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.log_every_n_steps",
+    "callbacks.", "logger.", "paths.", "hydra.", "ckpt_path", "test", "tune.",
+    "data.data_dir", "data.path",
+)  # fmt: skip
+
+
+def config_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    """The keys (outside RESUMABLE_CHANGES) whose values differ, as "key: old -> new"."""
+    from trainkit.report import flatten
+
+    old, new = flatten(before), flatten(after)
+    keys = [
+        k
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k) and not any(
+            k == p or (p.endswith(".") and k.startswith(p)) for p in RESUMABLE_CHANGES
+        )
+    ]  # fmt: skip
+    shown = [f"{k}: {old.get(k, '(unset)')} -> {new.get(k, '(unset)')}" for k in keys[:4]]
+    return ", ".join(shown) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
 
 
 def state_dict_mismatch(expected: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:

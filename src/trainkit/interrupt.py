@@ -17,8 +17,9 @@ from typing import Any
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class TrainingInterrupted(Exception):
-    """The run was stopped by Ctrl-C (SIGINT) or SIGTERM."""
+class TrainingInterrupted(BaseException):
+    """The run was stopped by Ctrl-C (SIGINT) or SIGTERM (a BaseException, like
+    KeyboardInterrupt, so that no `except Exception` swallows or rewraps it)."""
 
     def __init__(self, signum: int) -> None:
         self.signum = int(signum)
@@ -72,8 +73,9 @@ class StopRequest:
             # os.write: print() is not safe inside a signal handler.
             os.write(
                 2,
-                f"\n{signal.Signals(signum).name} received: saving checkpoints/last.ckpt after "
-                "the current batch, then stopping (press Ctrl-C again to stop at once).\n".encode(),
+                f"\n{signal.Signals(signum).name} received: saving checkpoints/last.ckpt at the "
+                "next safe point (after this batch, or once validation ends), then stopping. "
+                "Press Ctrl-C again to stop at once.\n".encode(),
             )
             return
         self.signum = signum
@@ -91,3 +93,16 @@ def stop_signals() -> Iterator[StopRequest]:
         yield STOP
     finally:
         STOP.restore()
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back while the run writes what it must (summary.json) on its way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

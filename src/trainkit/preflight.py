@@ -57,11 +57,22 @@ def compose_checked(config_name: str, overrides: list[str], conf_dir: Path) -> D
         except ConfigCompositionException as exc:
             key = getattr(exc.__cause__, "full_key", None)
             if key:
-                rest = [o for o in own if _key_of(o) != key and not _key_of(o).startswith(key)]
-                raise _unknown_key(str(key), compose(config_name, overrides=rest)) from None
+                raise _unknown_key(str(key), _base_config(config_name, own)) from None
             raise TrainkitError(_first_lines(str(exc))) from None
         except Exception as exc:  # a malformed override: Hydra's parser says where
             raise TrainkitError(f"Could not read the overrides: {_first_lines(str(exc))}") from None
+
+
+def _base_config(config_name: str, overrides: list[str]) -> DictConfig | None:
+    """The config with the group choices of `overrides` (key=value ones left out), to look
+    up the right spelling of a key in; None if even that does not compose."""
+    from hydra import compose
+
+    groups = [o for o in overrides if "." not in _key_of(o)]
+    try:
+        return compose(config_name, overrides=groups)
+    except Exception:
+        return None
 
 
 def _key_of(override: str) -> str:
@@ -103,8 +114,9 @@ def _unknown_option(exc: Exception, conf_dir: Path) -> TrainkitError:
     )
 
 
-def _unknown_key(key: str, cfg: DictConfig) -> TrainkitError:
+def _unknown_key(key: str, cfg: DictConfig | None) -> TrainkitError:
     parent, _, leaf = key.rpartition(".")
+    cfg = cfg if cfg is not None else OmegaConf.create()
     node = OmegaConf.select(cfg, parent) if parent else cfg
     while node is None and parent:  # the misspelling is higher up: trainr.max_epochs
         parent, _, leaf = parent.rpartition(".")
@@ -142,6 +154,9 @@ RULES: list[tuple[str, str, Any]] = [
     ("test", "bool", "true"),
     ("tune.lr_find", "bool", "true"),
 ]
+
+# Config groups: `model/optimizer=sgd` picks conf/model/optimizer/sgd.yaml.
+GROUPS = ("data", "model", "model.optimizer", "model.scheduler", "trainer", "callbacks", "logger")
 
 KINDS = {
     "natural": ("a whole number, 0 or more", lambda v: _int(v) and v >= 0),
@@ -181,6 +196,14 @@ def check_config(cfg: DictConfig) -> None:
         if not ok(value):
             shown = f"'{value}' (text)" if isinstance(value, str) else _yaml(value)
             problems.append(f"{key} must be {description}, got {shown} (e.g. {key}={example})")
+    for group in GROUPS:
+        value = OmegaConf.select(cfg, group, default=None, throw_on_resolution_failure=False)
+        if isinstance(value, str):
+            slash = group.replace(".", "/")
+            problems.append(
+                f"{group} is a config group: write {slash}={value} (a slash picks a file from "
+                f"conf/{slash}/, a dot sets a value)"
+            )
     missing = [k for k in _missing_keys(OmegaConf.to_container(cfg)) if k != "ckpt_path"]
     if missing:
         problems.append(

@@ -8,12 +8,13 @@ from omegaconf import OmegaConf
 
 
 def run_of(ckpt_path: str | None) -> Path | None:
-    """The run directory a checkpoint belongs to (RUN/checkpoints/x.ckpt), if it is one."""
+    """The run a checkpoint continues in place (RUN/checkpoints/last.ckpt), if it is one."""
     if not ckpt_path:
         return None
-    path = Path(str(ckpt_path)).expanduser().absolute()
+    path = Path(str(ckpt_path)).expanduser().resolve()
     run = path.parent.parent
-    if path.parent.name == "checkpoints" and (run / ".hydra").is_dir():
+    # only the latest state continues in place; resuming from an older one (best.ckpt) forks
+    if path.name == "last.ckpt" and path.parent.name == "checkpoints" and (run / ".hydra").is_dir():
         return run
     return None
 
@@ -27,7 +28,7 @@ def resume_dir(ckpt_path: str | None, default: str) -> str:
 def config_subdir(ckpt_path: str | None, run_dir: str, stamp: str) -> str:
     """Where Hydra saves this run's config: a resume in place must not overwrite the original."""
     run = run_of(ckpt_path)
-    if run is not None and Path(run_dir).expanduser().absolute() == run:
+    if run is not None and Path(run_dir).expanduser().resolve() == run:
         return f".hydra/resumed_{stamp}"
     return ".hydra"
 

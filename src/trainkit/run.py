@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +16,13 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit.callbacks import ConfigStamp, MetricHistory
-from trainkit.checkpoints import check_resume, load_checkpoint, stamp, train_command
+from trainkit.checkpoints import stamp
 from trainkit.doctor import TrainingDoctor
 from trainkit.errors import TrainkitError
-from trainkit.interrupt import TrainingInterrupted, stop_signals
+from trainkit.interrupt import TrainingInterrupted, deferred_signals, stop_signals
 from trainkit.preflight import check_config
 from trainkit.report import log_hparams, print_summary, readable_config, write_summary
+from trainkit.resume import Resume, resume_advice, task_overrides
 
 
 def user_error(exc: BaseException) -> TrainkitError | None:
@@ -53,16 +52,6 @@ def user_error(exc: BaseException) -> TrainkitError | None:
                 "arguments (HYDRA_FULL_ERROR=1 shows the traceback)."
             )
     return None
-
-
-def task_overrides(cfg: DictConfig) -> list[str]:
-    """The overrides this run was started with (Hydra's), for stamps and resume commands."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
-    experiment = cfg.get("experiment")
-    return [f"+experiment={experiment}"] if experiment and experiment != "default" else []
 
 
 def build(
@@ -111,7 +100,8 @@ def stop_reason(trainer: L.Trainer, history: MetricHistory) -> str:
 
 def best_checkpoint_path(trainer: L.Trainer) -> str:
     """The checkpoint ModelCheckpoint judged best, or "" when none was kept."""
-    return trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    paths = [getattr(c, "best_model_path", "") for c in trainer.checkpoint_callbacks]
+    return next((p for p in paths if p), "")
 
 
 def evaluate_best(trainer: L.Trainer, model: L.LightningModule, datamodule: Any) -> dict:
@@ -174,10 +164,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides = task_overrides(cfg)
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path:  # refused before anything in the run directory changes
-        with discard_config_on_error():
-            checkpoint = load_checkpoint(ckpt_path)
-            check_resume(checkpoint, cfg, instantiate(cfg.model), Path(ckpt_path))
+    resume = Resume(cfg, ckpt_path, instantiate(cfg.model), run_dir) if ckpt_path else None
     summary = new_summary(cfg, run_dir)
     start = time.perf_counter()
     trainer = history = None
@@ -185,13 +172,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     with stop_signals():
         try:
             check_config(cfg)
-            resume_step = checkpoint.get("global_step") if ckpt_path else None
-            checkpoint = None  # Lightning loads it again, with the optimizer state
-            datamodule, model, trainer, history = build(cfg, overrides, resume_step)
-            if cfg.get("tune") and cfg.tune.lr_find and not ckpt_path:
+            datamodule, model, trainer, history = build(cfg, overrides, resume and resume.step)
+            if cfg.get("tune") and cfg.tune.lr_find and not resume:
                 summary["lr_find"] = tune_lr(cfg, trainer, model, datamodule, run_dir)
             phase = "fit"
-            if ckpt_path:  # the run's own checkpoints are there on purpose
+            if resume:  # the run's own checkpoints are there on purpose
                 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* not empty")
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
             # Read before testing: loading the best checkpoint also rolls callback state back.
@@ -203,6 +188,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             summary.update(extras(model, datamodule))
             summary["status"] = "completed"
         except BaseException as exc:
+            if resume and (trainer is None or trainer.global_step <= resume.step):
+                resume.undo()  # not a step trained: the earlier run stays exactly as it was
+                raise
             # Lightning turns a bare KeyboardInterrupt into SystemExit after its own clean-up.
             interrupted = isinstance(exc, (TrainingInterrupted, KeyboardInterrupt, SystemExit))
             if trainer is not None and history is not None and phase != "setup":
@@ -214,45 +202,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 summary.update(resume_advice(overrides, run_dir, trained=phase == "test"))
             else:
                 summary["error"] = str(user_error(exc) or f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
             summary["wall_time_s"] = round(time.perf_counter() - start, 2)
+            with deferred_signals():
+                finish(cfg, trainer, summary, run_dir)
+            raise
+        summary["wall_time_s"] = round(time.perf_counter() - start, 2)
+        with deferred_signals():
             finish(cfg, trainer, summary, run_dir)
     return summary
-
-
-@contextlib.contextmanager
-def discard_config_on_error() -> Iterator[None]:
-    """A refused resume removes the config copy Hydra saved for it (.hydra/resumed_<time>)."""
-    try:
-        yield
-    except BaseException:
-        from hydra.core.hydra_config import HydraConfig
-
-        if HydraConfig.initialized():
-            hydra = HydraConfig.get()
-            subdir = str(hydra.output_subdir or "")
-            if subdir.startswith(".hydra/resumed_"):
-                shutil.rmtree(Path(hydra.runtime.output_dir) / subdir, ignore_errors=True)
-        raise
-
-
-def resume_advice(overrides: list[str], run_dir: Path, trained: bool) -> dict[str, str]:
-    """What to do after an interrupt: the command that resumes (or tests), and why."""
-    last = run_dir / "checkpoints" / "last.ckpt"
-    best = run_dir / "checkpoints" / "best.ckpt"
-    if trained and best.is_file():
-        return {
-            "resume_note": "Training had finished; the test of the best checkpoint was cut short.",
-            "resume_command": f"python scripts/eval.py ckpt_path={best}",
-        }
-    if not last.is_file():
-        return {"resume_note": "Stopped before any training state was saved; start the run again."}
-    keep = [o for o in overrides if not o.startswith("hydra.run.dir=")]
-    return {
-        "resume_note": f"The training state was saved to {last}.",
-        "resume_command": train_command(keep, f"ckpt_path={last}", f"hydra.run.dir={run_dir}"),
-    }
 
 
 def fit_summary(trainer: L.Trainer, history: MetricHistory, run_dir: Path) -> dict[str, Any]:

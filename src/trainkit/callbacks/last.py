@@ -37,8 +37,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(words), gauss))
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda" in state and torch.cuda.is_available():  # as many GPUs as this machine has
+        for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device)
 
 
 class LastCheckpoint(Checkpoint):
@@ -72,10 +73,11 @@ class LastCheckpoint(Checkpoint):
         self._epoch_start = epoch_start
         try:
             trainer.save_checkpoint(partial, weights_only=False)
+            if trainer.is_global_zero:
+                os.replace(partial, self.path)
         finally:
             self._epoch_start = False
-        if trainer.is_global_zero:
-            os.replace(partial, self.path)
+            partial.unlink(missing_ok=True)
         self.last_model_path = str(self.path)
         self._saved_step = trainer.global_step
 
@@ -116,10 +118,10 @@ class LastCheckpoint(Checkpoint):
             self._stop()
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        STOP.deferring = False
+        # Training ended on its own; a stop request that came during its last epoch is
+        # answered by this save, and the run goes on to test the best checkpoint.
         self.save(trainer)
-        if self._stop_requested(trainer):
-            self._stop()
+        STOP.deferring = False
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException

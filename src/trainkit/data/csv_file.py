@@ -23,8 +23,11 @@ def read_csv(
         raise TrainkitError(
             f"data.path not found: {file} (relative paths are taken from {Path.cwd()})."
         )
-    with file.open(newline="") as handle:
-        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise TrainkitError(f"{file} is not a readable UTF-8 CSV file ({exc}).") from None
     names = rows.pop(0) if header and rows else []
     width = len(names) if names else (len(rows[0]) if rows else 0)
     if not rows or width < 2:
@@ -37,6 +40,12 @@ def read_csv(
     x = np.array([[_number(row[i], i, r, names, file) for i in features] for r, row in
                   enumerate(rows)], dtype=np.float32)  # fmt: skip
     labels = [row[column].strip() for row in rows]
+    empty = [r + 1 for r, v in enumerate(labels) if v == "" or v.lower() in ("nan", "na", "null")]
+    if empty:
+        raise TrainkitError(
+            f"{file}: the target is missing in data rows {', '.join(map(str, empty[:5]))}"
+            f"{' ...' if len(empty) > 5 else ''}; drop those rows or fill in their targets."
+        )
     data = ArrayData(x=x, y=np.empty(0), classification=classification,
                      feature_names=[names[i] for i in features] if names else [])  # fmt: skip
     if not classification:

@@ -15,6 +15,15 @@ from trainkit.doctor import training_checks as tc
 from trainkit.doctor.findings import Finding, finding, fmt, print_findings
 from trainkit.errors import TrainkitError
 
+# Findings made before or during training (the rest are judged once training ends).
+RECORDED_CODES = (
+    "labels_out_of_range",
+    "class_imbalance",
+    "unscaled_inputs",
+    "train_eval_overlap",
+    "non_finite_loss",
+)
+
 
 class TrainingDoctor(L.Callback):
     """Inspects the data before training, watches losses, outputs and gradients, reports findings.
@@ -309,7 +318,8 @@ class TrainingDoctor(L.Callback):
     def state_dict(self) -> dict[str, Any]:
         """Everything observed so far, so that a resumed run is judged on its whole history."""
         return {
-            "findings": [f.to_dict() for f in self.findings],
+            # the end-of-training judgements are made afresh when a resumed run ends
+            "findings": [f.to_dict() for f in self.findings if f.code in RECORDED_CODES],
             "train_losses": dict(self.train_losses),
             "val_history": list(self.val_history),
             "grad_norms": list(self.grad_norms),

@@ -48,7 +48,10 @@ class ClassificationTask(Task):
         pos_weight: float | str | None = None,
     ) -> None:
         if not isinstance(num_classes, int) or num_classes < 2:
-            raise TrainkitError(f"model.num_classes must be an integer >= 2, got {num_classes!r}.")
+            raise TrainkitError(
+                f"model.num_classes must be an integer >= 2, got {num_classes!r} (it comes from "
+                "data.num_classes: set data.num_classes=C for your data set)."
+            )
         self.num_classes = num_classes
         super().__init__(net, optimizer, scheduler, monitor)
         self.class_weights_spec = class_weights
