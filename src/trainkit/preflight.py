@@ -37,6 +37,10 @@ def check_command_line(config_name: str, argv: Sequence[str], conf_dir: Path) ->
         cfg = compose_checked(config_name, overrides, conf_dir)
         if config_name == "train":
             check_config(cfg)
+        # a checkpoint that is not there needs no run directory
+        ckpt = OmegaConf.select(cfg, "ckpt_path", default=None)
+        if isinstance(ckpt, str) and ckpt != "???" and not Path(ckpt).expanduser().is_file():
+            raise TrainkitError(f"Checkpoint not found: {ckpt} (no such file).")
     except TrainkitError as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(2)

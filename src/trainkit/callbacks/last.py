@@ -66,7 +66,7 @@ class LastCheckpoint(Checkpoint):
         self.frozen = True
 
     def save(self, trainer: L.Trainer, epoch_start: bool = False) -> None:
-        if self.frozen:
+        if self.frozen or trainer.fast_dev_run:  # a debug pass leaves no checkpoint behind
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.name + ".partial")
@@ -105,8 +105,10 @@ class LastCheckpoint(Checkpoint):
     ) -> None:
         if not self._stop_requested(trainer):
             return
-        # After the epoch's last batch, stop once validation and the epoch's end have run.
-        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        # After the epoch's last batch, stop once validation and the epoch's end have run;
+        # while gradients accumulate, stop after the next optimizer step.
+        loop = trainer.fit_loop.epoch_loop
+        if loop.batch_progress.is_last_batch or loop._should_accumulate():
             return
         self.save(trainer)
         self._stop()

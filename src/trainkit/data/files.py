@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import io
 import os
 import pickle
@@ -71,16 +72,18 @@ def fetch(title: str, files: list[RemoteFile], folder: Path) -> list[Path]:
 def _download_all(files: list[RemoteFile], folder: Path) -> str | None:
     """Download each file (to a .part file, renamed once complete); the failure, if any."""
     for remote in files:
-        part = folder / f"{remote.name}.part"
+        # one temporary name per process: parallel runs (or ranks) never write the same file
+        part = folder / f"{remote.name}.{os.getpid()}.part"
         try:
             with urllib.request.urlopen(remote.url, timeout=30) as response, part.open("wb") as out:
                 while block := response.read(1 << 20):
                     out.write(block)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            part.unlink(missing_ok=True)
+            verified(part, remote.md5)
+            part.replace(folder / remote.name)
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             return f"no network or the server failed ({getattr(exc, 'reason', exc)})"
-        verified(part, remote.md5)
-        part.replace(folder / remote.name)
+        finally:
+            part.unlink(missing_ok=True)
     return None
 
 

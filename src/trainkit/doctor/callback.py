@@ -11,7 +11,7 @@ from torch import Tensor
 
 from trainkit.doctor import data_checks as dc
 from trainkit.doctor import observe as obs
-from trainkit.doctor import training_checks as tc
+from trainkit.doctor.diagnose import diagnose
 from trainkit.doctor.findings import Finding, finding, fmt, print_findings
 from trainkit.errors import TrainkitError
 
@@ -237,71 +237,8 @@ class TrainingDoctor(L.Callback):
 
     def diagnose(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Run every end-of-training check on what was recorded."""
-        t, lr = self.t, self.initial_lr
-        train = [self.train_losses[e] for e in sorted(self.train_losses)]
-        # judged on the whole data only; debug runs see a few batches on purpose
-        partial = bool(trainer.fast_dev_run) or t["expect_overfit"]
-        best = obs.best_record(self.val_history, trainer)
-        baseline = obs.baseline_metrics(pl_module, trainer.datamodule, self._targets)
-        diverging = tc.check_diverging(train, self.first_loss, lr, t["diverge_factor"])
-        self.add(diverging)
-        if t["expect_overfit"]:
-            self.add(tc.check_overfit_debug(train, t["overfit_target"], lr))
-        elif not partial:
-            self.add(
-                tc.check_flat(
-                    train, baseline.get("val/loss"), lr, t["flat_min_epochs"], t["flat_min_drop"]
-                )
-            )
-            paired = [r for r in self.val_history if r["epoch"] in self.train_losses]
-            if diverging is None:  # a rising validation loss is then no sign of memorising
-                self.add(
-                    tc.check_overfitting(
-                        [self.train_losses[r["epoch"]] for r in paired],
-                        [r.get("val/loss", float("nan")) for r in paired],
-                        t["overfit_window"],
-                        t["overfit_rise"],
-                        t["overfit_train_drop"],
-                    )
-                )
-        if best is not None and not partial:
-            metrics = {k: v for k, v in best.items() if k.startswith("val/")}
-            self.add(
-                tc.check_baseline(
-                    metrics,
-                    baseline,
-                    best.get("confusion"),
-                    t["baseline_margin"],
-                    t["paradox_recall"],
-                )
-            )
-            # collapsed at the best epoch, or by the (finite) end of training
-            last = self.val_history[-1]
-            for record in (best, last) if math.isfinite(last.get("val/loss", 0.0)) else (best,):
-                if record.get("confusion") is not None:
-                    self.add(
-                        tc.check_collapse(
-                            record["confusion"], t["collapse_share"], t["collapse_excess"]
-                        )
-                    )
-        outputs = obs.sample_outputs(pl_module, self._val_inputs)
-        if outputs is not None and getattr(pl_module, "num_classes", None):
-            single = outputs.ndim == 1 or outputs.shape[-1] == 1
-            self.add(tc.check_probability_outputs(outputs, single))
-        dead, depth = obs.gradient_reach(pl_module, self._grad_max)
-        self.add(
-            tc.check_gradients(
-                [v for _, v in self.grad_norms],
-                dead,
-                depth,
-                lr,
-                t["grad_explode"],
-                t["grad_growth"],
-                t["grad_vanish"],
-                t["dead_share"],
-                t["vanish_depth"],
-            )
-        )
+        for item in diagnose(self, trainer, pl_module):
+            self.add(item)
 
     def report(self, trainer: L.Trainer) -> None:
         """Findings to TensorBoard text and the console (rank 0)."""

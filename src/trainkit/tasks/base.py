@@ -97,7 +97,8 @@ class Task(L.LightningModule):
             out = self.net(x)
         except RuntimeError as exc:
             reason = (str(exc).strip().splitlines() or [""])[0]
-            if not any(word in reason for word in ("shape", "size", "mat1", "channels")):
+            shapes = any(word in reason for word in ("shape", "size", "mat1", "channels"))
+            if isinstance(exc, torch.OutOfMemoryError) or not shapes:
                 raise
             raise TrainkitError(
                 f"model.net cannot take this data's inputs: a batch has shape {tuple(x.shape)} "
