@@ -102,7 +102,7 @@ def data_cases(tmp_path) -> dict:
         "Inf in the inputs": ([*CSV, f"data.path={inf}"], ["0 NaN and 1 infinite values"]),
         "too few samples to split": (
             [*CSV, f"data.path={tiny}"],
-            ["Cannot split 3 samples", "Add samples"],
+            ["Too few samples to split: 3 in all, and class 1 has only 1", "Add samples"],
         ),
         "text in a feature": ([*CSV, f"data.path={text}"], ["column 'a' holds text ('red'"]),
         "missing data file": (

@@ -44,11 +44,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def _damaged(path: Path, exc: BaseException) -> TrainkitError:
-    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = str(exc).strip()
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    reason = detail.group(1) if detail else (text.splitlines() or [type(exc).__name__])[0]
+    others = sorted(p for p in path.parent.glob("*.ckpt") if p.name != path.name)
+    advice = (
+        f"Use another checkpoint: {', '.join(str(p) for p in others[:3])}."
+        if others
+        else "Use another checkpoint of the run, e.g. RUN/checkpoints/best.ckpt."
+    )
     return TrainkitError(
         f"Checkpoint {path} cannot be read: it is truncated or not a PyTorch checkpoint "
-        f"({reason[:120]}). Use another checkpoint of the run, e.g. "
-        f"{path.parent / 'best.ckpt'} or {path.parent / 'last.ckpt'}."
+        f"({reason.strip()[:100]}). {advice}"
     )
 
 

@@ -70,13 +70,21 @@ def _split(
             f"({size} vs {n - size} samples). Use more data or a fraction between "
             f"{1 / max(n, 1):.3g} and {1 - 1 / max(n, 1):.3g}."
         )
-    try:
-        return train_test_split(index, test_size=size, random_state=seed, stratify=strata)
-    except ValueError as exc:  # e.g. a class with a single sample
+    labels, counts = np.unique(strata, return_counts=True)
+    if counts.min() < 2:
+        rare = labels[counts.argmin()]
         raise TrainkitError(
-            f"Cannot split {n} samples into a stratified {name} split: {exc} Add samples, "
-            f"merge rare classes, or change data.{name}_fraction."
-        ) from None
+            f"Too few samples to split: {n} in all, and class {rare} has only {counts.min()}; "
+            "a stratified split needs at least 2 of every class (and every split at least one "
+            "per class). Add samples or merge rare classes."
+        )
+    if min(size, n - size) < len(labels):
+        raise TrainkitError(
+            f"Too few samples to split: data.{name}_fraction leaves {min(size, n - size)} of "
+            f"{n} samples on one side, fewer than the {len(labels)} classes (strata) that a "
+            f"stratified split puts on both sides. Add samples or change data.{name}_fraction."
+        )
+    return train_test_split(index, test_size=size, random_state=seed, stratify=strata)
 
 
 def fit_standardizer(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
