@@ -18,5 +18,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_command_line("predict", sys.argv[1:], Path(__file__).resolve().parent.parent / "conf")
-    sys.exit(main())
+    try:
+        check_command_line("predict", sys.argv[1:], Path(__file__).resolve().parent.parent / "conf")
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C before the run took over the signal
+        print("Interrupted.", file=sys.stderr)
+        sys.exit(130)

@@ -62,7 +62,17 @@ COMMAND_LINE = {
         ["+experiment=binary", "data.batch_size=-4"],
         ["data.batch_size must be a whole number, 1 or more, got -4"],
     ),
-    "value left unset": (["data=csv"], ["data.path and data.num_features must be set"]),
+    "value left unset": (["data=csv"], ["data.path and data.num_features have no value yet"]),
+    "key in the wrong place": (["max_epochs=5"], ["Did you mean trainer.max_epochs?"]),
+    "option instead of override": (["--max_epochs", "5"], ["settings are key=value overrides"]),
+    "image data with a table model": (
+        ["+experiment=binary", "data=digits"],
+        ["model.net.in_features needs data.num_features", "+experiment=cnn"],
+    ),
+    "number of classes left unset": (
+        ["+experiment=multiclass", "data=csv", "data.path=pyproject.toml", "data.num_features=2"],
+        ["data.num_classes must be a whole number, 2 or more, got null"],
+    ),
     "empty split": (
         ["+experiment=binary", "data.val_fraction=0"],
         ["data.val_fraction must be a number between 0 and 1 (both excluded), got 0"],
@@ -94,6 +104,8 @@ def data_cases(tmp_path) -> dict:
     inf = write_csv(tmp_path / "inf.csv", [*GOOD_ROWS, "1,inf,0"])
     tiny = write_csv(tmp_path / "tiny.csv", GOOD_ROWS[:3])
     text = write_csv(tmp_path / "text.csv", [*GOOD_ROWS, "red,1,0"])
+    semi = tmp_path / "semi.csv"
+    semi.write_text("a;b;label\n" + "\n".join(r.replace(",", ";") for r in GOOD_ROWS) + "\n")
     return {
         "NaN in the inputs": (
             [*CSV, f"data.path={nan}"],
@@ -105,13 +117,13 @@ def data_cases(tmp_path) -> dict:
             ["Too few samples to split: 3 in all, and class 1 has only 1", "Add samples"],
         ),
         "text in a feature": ([*CSV, f"data.path={text}"], ["column 'a' holds text ('red'"]),
-        "missing data file": (
-            [*CSV, f"data.path={tmp_path / 'nope.csv'}"],
-            ["data.path not found", "nope.csv"],
+        "semicolon-separated file": (
+            [*CSV, f"data.path={semi}"],
+            ["has a single column. Is it separated by ';'?"],
         ),
         "labels out of range": (
             ["+experiment=multiclass", "model.num_classes=2", "model.net.out_features=2"],
-            ["Labels outside [0, 2)", "set model.num_classes"],
+            ["Labels outside [0, 2)", "data.num_classes=3"],
         ),
         "net output does not fit the task": (
             ["+experiment=multiclass", "model.net.out_features=5"],
@@ -137,7 +149,7 @@ DATA_IDS = [
     "Inf in the inputs",
     "too few samples to split",
     "text in a feature",
-    "missing data file",
+    "semicolon-separated file",
     "labels out of range",
     "net output does not fit the task",
     "net input does not fit the data",
@@ -163,7 +175,7 @@ def test_data_or_model_mistake(tmp_path, monkeypatch, case):
 def cnn_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("cnn") / "run"
     result = run_script(
-        "train.py", "+experiment=cnn", "trainer.max_epochs=1", *QUIET, f"hydra.run.dir={run_dir}"
+        "train.py", "+experiment=cnn", "trainer.max_epochs=2", *QUIET, f"hydra.run.dir={run_dir}"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
@@ -215,6 +227,9 @@ def test_checkpoint_from_another_experiment_or_shape_is_refused_untouched(tmp_pa
     narrower = "model.net.channels=[8,16]"
     shape = run_script("train.py", "+experiment=cnn", narrower, f"ckpt_path={last}")
     assert_clear_error(shape, "does not fit this model", "in the checkpoint but")
+    # fewer epochs than already trained
+    shorter = run_script("train.py", "+experiment=cnn", "trainer.max_epochs=1", f"ckpt_path={last}")
+    assert_clear_error(shorter, "has already trained 2 epochs")
     # same weights, other data split: resuming would train on the earlier validation rows
     reseeded = run_script("train.py", "+experiment=cnn", "seed=7", f"ckpt_path={last}")
     assert_clear_error(reseeded, "trained with a different config: data.seed: 42 -> 7")

@@ -121,4 +121,4 @@ def test_fetch_without_network_says_which_files_go_where(tmp_path):
     message = str(error.value)
     assert "Test set is not in" in message and "could not be downloaded" in message
     assert f"a.gz from {files[0].url}" in message and str(tmp_path / "cache") in message
-    assert not list((tmp_path / "cache").iterdir())  # no partial file left behind
+    assert not (tmp_path / "cache").exists()  # no partial file, not even the folder, left behind

@@ -25,7 +25,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found:
             raise TrainkitError(
                 f"{path} holds pickled Python objects ({found.group(1)}), not only tensors and "
@@ -91,8 +91,10 @@ def _short(path: Path) -> str:
         return str(path)
 
 
-def check_resume(checkpoint: Mapping[str, Any], cfg: DictConfig, model: Any, path: Path) -> None:
-    """Refuse, with the reason and the right command, a checkpoint that this run cannot continue."""
+def check_resume(checkpoint: Mapping[str, Any], cfg: DictConfig, model: Any, path: Path) -> str:
+    """Refuse, with the reason and the right command, a checkpoint that this run cannot continue.
+
+    Returns the settings a resume may change that this one does change ("" if none)."""
     meta = checkpoint.get(STAMP) or {}
     written_by = meta.get("experiment")
     this = str(cfg.get("experiment") or "default")
@@ -109,6 +111,13 @@ def check_resume(checkpoint: Mapping[str, Any], cfg: DictConfig, model: Any, pat
     if problem:
         hint = f" It was trained with: {resume}" if meta else ""
         raise TrainkitError(f"{path} does not fit this model: {problem}.{hint}")
+    done, max_epochs = int(checkpoint.get("epoch", 0)), cfg.get("trainer", {}).get("max_epochs")
+    if isinstance(max_epochs, int) and 0 <= max_epochs < done:
+        raise TrainkitError(
+            f"{path} has already trained {done} epochs; trainer.max_epochs={max_epochs} would "
+            f"end before it starts. Resume with trainer.max_epochs above {done} (or none, for "
+            "the default)."
+        )
     if meta.get("config"):
         changed = config_changes(meta["config"], OmegaConf.to_container(cfg, resolve=True))
         if changed:
@@ -117,6 +126,10 @@ def check_resume(checkpoint: Mapping[str, Any], cfg: DictConfig, model: Any, pat
                 "data, model, optimizer and seed (it may change how long to train, patience "
                 f"and logging); resume with: {resume} (or start a new run)."
             )
+        return config_changes(
+            meta["config"], OmegaConf.to_container(cfg, resolve=True), allowed=True
+        )
+    return ""
 
 
 # What a resume may change: how long and how patiently to train, where and how to log.
@@ -129,17 +142,20 @@ RESUMABLE_CHANGES = (
 )  # fmt: skip
 
 
-def config_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
-    """The keys (outside RESUMABLE_CHANGES) whose values differ, as "key: old -> new"."""
+def config_changes(before: Mapping[str, Any], after: Mapping[str, Any], allowed=False) -> str:
+    """The keys whose values differ, as "key: old -> new": those a resume may not change, or
+    with `allowed` those it may (locations and plumbing left out)."""
     from trainkit.report import flatten
+
+    def resumable(key: str) -> bool:
+        return any(key == p or (p.endswith(".") and key.startswith(p)) for p in RESUMABLE_CHANGES)
 
     old, new = flatten(before), flatten(after)
     keys = [
         k
         for k in sorted(set(old) | set(new))
-        if old.get(k) != new.get(k) and not any(
-            k == p or (p.endswith(".") and k.startswith(p)) for p in RESUMABLE_CHANGES
-        )
+        if old.get(k) != new.get(k) and resumable(k) == allowed
+        and not (allowed and k.startswith(("paths.", "hydra.", "ckpt_path", "trainer.default")))
     ]  # fmt: skip
     shown = [f"{k}: {old.get(k, '(unset)')} -> {new.get(k, '(unset)')}" for k in keys[:4]]
     return ", ".join(shown) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")

@@ -26,12 +26,20 @@ def read_inputs(path: Path, datamodule: Any) -> Tensor:
         rows = rows[1:]  # a header
     shape = tuple(datamodule.splits["train"][0].shape[1:])
     width = int(np.prod(shape))
-    bad = [i for i, row in enumerate(rows) if len(row) != width or not _numeric(row)]
-    if not rows or bad:
-        raise TrainkitError(
-            f"{path} must hold {width} numeric columns per row (the training inputs' shape "
-            f"{shape}); {'it has no rows' if not rows else f'row {bad[0] + 1} does not'}."
-        )
+    if not rows:
+        raise TrainkitError(f"{path} has no rows; give one row of {width} numbers per sample.")
+    for i, row in enumerate(rows):
+        problem = None
+        if len(row) != width:
+            problem = f"has {len(row)} columns"
+        elif not _numeric(row):
+            cell = next(v for v in row if not _numeric([v]))
+            problem = "has an empty cell" if not cell.strip() else f"holds {cell!r}"
+        if problem:
+            raise TrainkitError(
+                f"{path}: row {i + 1} {problem}, but every row must hold {width} numbers "
+                f"(the training inputs' shape {shape})."
+            )
     x = np.asarray(rows, dtype=np.float32).reshape(len(rows), *shape)
     if datamodule.feature_mean is not None:
         x = (x - datamodule.feature_mean) / datamodule.feature_std

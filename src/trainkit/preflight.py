@@ -10,12 +10,13 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from trainkit.config_checks import check_config
 from trainkit.errors import TrainkitError
 
 # Flags that make Hydra print or sweep instead of running one job.
@@ -34,16 +35,45 @@ def check_command_line(config_name: str, argv: Sequence[str], conf_dir: Path) ->
         return
     overrides = [a for a in argv if not a.startswith("-")]
     try:
+        for arg in argv:
+            if arg.startswith("-"):
+                raise TrainkitError(
+                    f"'{arg}' is not an option here: settings are key=value overrides, e.g. "
+                    "trainer.max_epochs=5 (see python scripts/train.py --help)."
+                )
         cfg = compose_checked(config_name, overrides, conf_dir)
         if config_name == "train":
             check_config(cfg)
-        # a checkpoint that is not there needs no run directory
-        ckpt = OmegaConf.select(cfg, "ckpt_path", default=None)
-        if isinstance(ckpt, str) and ckpt != "???" and not Path(ckpt).expanduser().is_file():
-            raise TrainkitError(f"Checkpoint not found: {ckpt} (no such file).")
+        check_files(cfg)
     except TrainkitError as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def check_files(cfg: DictConfig) -> None:
+    """A checkpoint or data file that is missing or unreadable needs no run directory."""
+    ckpt = OmegaConf.select(cfg, "ckpt_path", default=None)
+    if isinstance(ckpt, str) and ckpt != "???":
+        path = Path(ckpt).expanduser()
+        if path.is_dir():
+            raise TrainkitError(
+                f"ckpt_path={ckpt} is a directory; pass a checkpoint file in it, e.g. "
+                f"ckpt_path={path / 'checkpoints' / 'last.ckpt'}."
+            )
+        if not path.is_file():
+            raise TrainkitError(f"Checkpoint not found: {ckpt} (no such file).")
+        if not zipfile.is_zipfile(path):  # every checkpoint torch writes is a zip archive
+            raise TrainkitError(
+                f"Checkpoint {ckpt} cannot be read: it is truncated or not a PyTorch "
+                "checkpoint (not a complete zip archive). Use another checkpoint, e.g. "
+                "RUN/checkpoints/best.ckpt."
+            )
+    data_path = OmegaConf.select(cfg, "data.path", default=None, throw_on_missing=False)
+    missing = isinstance(data_path, str) and not Path(data_path).expanduser().is_file()
+    if missing and data_path != "???":
+        raise TrainkitError(
+            f"data.path not found: {data_path} (relative paths are taken from {Path.cwd()})."
+        )
 
 
 def compose_checked(config_name: str, overrides: list[str], conf_dir: Path) -> DictConfig:
@@ -61,7 +91,8 @@ def compose_checked(config_name: str, overrides: list[str], conf_dir: Path) -> D
         except ConfigCompositionException as exc:
             key = getattr(exc.__cause__, "full_key", None)
             if key:
-                raise _unknown_key(str(key), _base_config(config_name, own)) from None
+                others = [o for o in own if _key_of(o) != key]
+                raise _unknown_key(str(key), _base_config(config_name, others)) from None
             raise TrainkitError(_first_lines(str(exc))) from None
         except Exception as exc:  # a malformed override: Hydra's parser says where
             raise TrainkitError(f"Could not read the overrides: {_first_lines(str(exc))}") from None
@@ -129,111 +160,23 @@ def _unknown_key(key: str, cfg: DictConfig | None) -> TrainkitError:
     close = difflib.get_close_matches(leaf, keys, n=1, cutoff=0.6)
     where = f"{parent}." if parent else ""
     hint = f" Did you mean {where}{close[0]}?" if close else ""
+    if not close:  # the right name in another place: max_epochs -> trainer.max_epochs
+        everywhere = _leaves(OmegaConf.to_container(cfg))
+        names = difflib.get_close_matches(leaf, sorted(set(everywhere.values())), n=1)
+        full = sorted(k for k, v in everywhere.items() if names and v == names[0])
+        if full:
+            hint = f" Did you mean {' or '.join(full[:2])}?"
     return TrainkitError(
         f"{key} is not a config key.{hint} (To add a new key on purpose, write +{key}=...; "
         f"python scripts/train.py --cfg job lists every key.)"
     )
 
 
-# -- values -------------------------------------------------------------------------------------
-# (key, kind, example) for the keys users override most; absent keys are skipped.
-RULES: list[tuple[str, str, Any]] = [
-    ("seed", "natural", 42),
-    ("trainer.max_epochs", "positive_int", 50),
-    ("trainer.min_epochs", "natural_or_null", 1),
-    ("trainer.log_every_n_steps", "positive_int", 10),
-    ("trainer.check_val_every_n_epoch", "positive_int", 1),
-    ("trainer.gradient_clip_val", "positive_or_null", 1.0),
-    ("data.batch_size", "positive_int", 64),
-    ("data.eval_batch_size", "positive_int_or_null", 256),
-    ("data.val_fraction", "fraction", 0.2),
-    ("data.test_fraction", "fraction", 0.2),
-    ("model.optimizer.lr", "positive", 0.001),
-    ("model.optimizer.weight_decay", "non_negative", 0.01),
-    ("model.optimizer.momentum", "non_negative", 0.9),
-    ("model.scheduler.patience", "natural", 5),
-    ("model.scheduler.factor", "fraction", 0.5),
-    ("callbacks.early_stopping.patience", "natural", 12),
-    ("callbacks.doctor.every_n_steps", "positive_int", 10),
-    ("test", "bool", "true"),
-    ("tune.lr_find", "bool", "true"),
-]
-
-# Config groups: `model/optimizer=sgd` picks conf/model/optimizer/sgd.yaml.
-GROUPS = ("data", "model", "model.optimizer", "model.scheduler", "trainer", "callbacks", "logger")
-
-KINDS = {
-    "natural": ("a whole number, 0 or more", lambda v: _int(v) and v >= 0),
-    "natural_or_null": (
-        "a whole number, 0 or more, or null",
-        lambda v: v is None or (_int(v) and v >= 0),
-    ),
-    "positive_int": ("a whole number, 1 or more", lambda v: _int(v) and v >= 1),
-    "positive_int_or_null": (
-        "a whole number, 1 or more, or null",
-        lambda v: v is None or (_int(v) and v >= 1),
-    ),
-    "positive": ("a number above 0", lambda v: _num(v) and v > 0),
-    "positive_or_null": ("a number above 0, or null", lambda v: v is None or (_num(v) and v > 0)),
-    "non_negative": ("a number, 0 or more", lambda v: _num(v) and v >= 0),
-    "fraction": ("a number between 0 and 1 (both excluded)", lambda v: _num(v) and 0 < v < 1),
-    "bool": ("true or false", lambda v: isinstance(v, bool)),
-}
-
-
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Raise a TrainkitError naming every key whose value has the wrong type or range."""
-    problems = []
-    for key, kind, example in RULES:
-        value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_resolution_failure=False)
-        if value is _ABSENT or isinstance(value, DictConfig):
-            continue
-        description, ok = KINDS[kind]
-        if not ok(value):
-            shown = f"'{value}' (text)" if isinstance(value, str) else _yaml(value)
-            problems.append(f"{key} must be {description}, got {shown} (e.g. {key}={example})")
-    for group in GROUPS:
-        value = OmegaConf.select(cfg, group, default=None, throw_on_resolution_failure=False)
-        if isinstance(value, str):
-            slash = group.replace(".", "/")
-            problems.append(
-                f"{group} is a config group: write {slash}={value} (a slash picks a file from "
-                f"conf/{slash}/, a dot sets a value)"
-            )
-    missing = [k for k in _missing_keys(OmegaConf.to_container(cfg)) if k != "ckpt_path"]
-    if missing:
-        problems.append(
-            f"{' and '.join(missing)} must be set (they are ??? in the config): add "
-            + " ".join(f"{k}=..." for k in missing)
-        )
-    mode = OmegaConf.select(cfg, "monitor_mode", default="min")
-    if mode not in ("min", "max"):
-        problems.append(f"monitor_mode must be min or max, got '{mode}'")
-    if problems:
-        raise TrainkitError("; ".join(problems) + ".")
-
-
-_ABSENT = object()
-
-
-def _missing_keys(node: Any, prefix: str = "") -> list[str]:
-    """Keys whose value is still ??? (must be given on the command line)."""
+def _leaves(node: object, prefix: str = "") -> dict[str, str]:
+    """{full dotted key: last part} of every key of a config."""
+    out: dict[str, str] = {}
     if isinstance(node, dict):
-        return [m for k, v in node.items() for m in _missing_keys(v, f"{prefix}{k}.")]
-    return [prefix[:-1]] if node == "???" else []
-
-
-def _yaml(value: Any) -> str:
-    return (
-        {None: "null", True: "true", False: "false"}.get(value, repr(value))
-        if (value is None or isinstance(value, bool))
-        else repr(value)
-    )
+        for key, value in node.items():
+            out[f"{prefix}{key}"] = str(key)
+            out.update(_leaves(value, f"{prefix}{key}."))
+    return out

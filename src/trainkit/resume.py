@@ -4,6 +4,7 @@ as it was when a resume is refused or fails before it trains a step."""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,16 @@ class Resume:
         self.events = set(run_dir.glob("tensorboard/events.out.tfevents.*"))
         try:
             checkpoint = load_checkpoint(ckpt_path)
-            check_resume(checkpoint, cfg, model, Path(ckpt_path))
+            changes = check_resume(checkpoint, cfg, model, Path(ckpt_path))
         except BaseException:
             self.undo()
             raise
         self.step = int(checkpoint.get("global_step", 0))
+        print(
+            f"Resuming from {ckpt_path} (epoch {checkpoint.get('epoch', 0)}, step {self.step})"
+            + (f"; changed for this attempt: {changes}." if changes else "."),
+            file=sys.stderr,
+        )
 
     def undo(self) -> None:
         from hydra.core.hydra_config import HydraConfig

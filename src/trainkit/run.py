@@ -17,10 +17,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainkit.callbacks import ConfigStamp, MetricHistory
 from trainkit.checkpoints import stamp
+from trainkit.config_checks import check_config
 from trainkit.doctor import TrainingDoctor
 from trainkit.errors import TrainkitError
 from trainkit.interrupt import TrainingInterrupted, deferred_signals, stop_signals
-from trainkit.preflight import check_config
 from trainkit.report import log_hparams, print_summary, readable_config, write_summary
 from trainkit.resume import Resume, resume_advice, task_overrides
 

@@ -30,8 +30,15 @@ def read_csv(
         raise TrainkitError(f"{file} is not a readable UTF-8 CSV file ({exc}).") from None
     names = rows.pop(0) if header and rows else []
     width = len(names) if names else (len(rows[0]) if rows else 0)
-    if not rows or width < 2:
-        raise TrainkitError(f"{file} has no data rows with a feature and a target column.")
+    if rows and width < 2:
+        separator = next((c for c in ";\t|" if c in (names or rows[0])[0]), None)
+        guess = f" Is it separated by {separator!r}? " if separator else " "
+        raise TrainkitError(
+            f"{file} has a single column.{guess}trainkit reads comma-separated files with at "
+            "least one feature column and a target column."
+        )
+    if not rows:
+        raise TrainkitError(f"{file} has no data rows.")
     short = [i + 1 for i, row in enumerate(rows) if len(row) != width]
     if short:
         raise TrainkitError(f"{file}: data row {short[0]} has not {width} columns like the rest.")

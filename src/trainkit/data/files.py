@@ -53,12 +53,15 @@ def verified(path: Path, md5: str) -> Path:
 
 def fetch(title: str, files: list[RemoteFile], folder: Path) -> list[Path]:
     """The data set's files in `folder`, verified; missing ones are downloaded on demand."""
-    folder.mkdir(parents=True, exist_ok=True)
     missing = [f for f in files if not (folder / f.name).is_file()]
     if missing:
         reason = "downloads are switched off (TRAINKIT_OFFLINE=1)"
         if os.environ.get(OFFLINE_ENV) != "1":
+            created = not folder.exists()
+            folder.mkdir(parents=True, exist_ok=True)
             reason = _download_all(missing, folder)
+            if reason and created and not any(folder.iterdir()):
+                folder.rmdir()  # leave nothing behind
         if reason:
             listing = "; ".join(f"{f.name} from {f.url}" for f in missing)
             raise TrainkitError(

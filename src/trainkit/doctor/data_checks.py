@@ -17,14 +17,18 @@ def check_labels(targets: dict[str, Tensor], num_classes: int) -> Finding | None
             bad[split] = (int(outside.sum()), int(y.min()), int(y.max()))
     if not bad:
         return None
-    where = "; ".join(f"{s}: {n} labels, range {lo}..{hi}" for s, (n, lo, hi) in bad.items())
+    where = "; ".join(
+        f"{s}: {n} labels out of range, labels span {lo}..{hi}" for s, (n, lo, hi) in bad.items()
+    )
     top = max(hi for _, _, hi in bad.values())
     return finding(
         "labels_out_of_range",
         f"Labels outside [0, {num_classes}) ({where}).",
         "The loss would index past the net's outputs: cross-entropy crashes, BCE trains on "
         "nonsense.",
-        f"set model.num_classes (and the net's output size) to {top + 1}, or map the labels to "
+        f"set the number of classes to {top + 1} with data.num_classes={top + 1} (model."
+        "num_classes and the net's output size follow it unless overridden; for a binary "
+        "experiment use +experiment=multiclass), or map the labels to "
         f"0..{num_classes - 1} in the data module.",
     )
 

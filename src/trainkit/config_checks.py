@@ -1,0 +1,130 @@
+"""Values of the config checked before a run: wrong types, ranges, unset keys, a config group
+set like a value, and a model whose sizes the chosen data does not provide."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationKeyError
+
+from trainkit.errors import TrainkitError
+
+# -- values -------------------------------------------------------------------------------------
+# (key, kind, example) for the keys users override most; absent keys are skipped.
+RULES: list[tuple[str, str, Any]] = [
+    ("seed", "natural", 42),
+    ("model.num_classes", "classes", 3),
+    ("trainer.max_epochs", "positive_int", 50),
+    ("trainer.min_epochs", "natural_or_null", 1),
+    ("trainer.log_every_n_steps", "positive_int", 10),
+    ("trainer.check_val_every_n_epoch", "positive_int", 1),
+    ("trainer.gradient_clip_val", "positive_or_null", 1.0),
+    ("data.batch_size", "positive_int", 64),
+    ("data.eval_batch_size", "positive_int_or_null", 256),
+    ("data.val_fraction", "fraction", 0.2),
+    ("data.test_fraction", "fraction", 0.2),
+    ("model.optimizer.lr", "positive", 0.001),
+    ("model.optimizer.weight_decay", "non_negative", 0.01),
+    ("model.optimizer.momentum", "non_negative", 0.9),
+    ("model.scheduler.patience", "natural", 5),
+    ("model.scheduler.factor", "fraction", 0.5),
+    ("callbacks.early_stopping.patience", "natural", 12),
+    ("callbacks.doctor.every_n_steps", "positive_int", 10),
+    ("test", "bool", "true"),
+    ("tune.lr_find", "bool", "true"),
+]
+
+# Config groups: `model/optimizer=sgd` picks conf/model/optimizer/sgd.yaml.
+GROUPS = ("data", "model", "model.optimizer", "model.scheduler", "trainer", "callbacks", "logger")
+
+KINDS = {
+    "natural": ("a whole number, 0 or more", lambda v: _int(v) and v >= 0),
+    "natural_or_null": (
+        "a whole number, 0 or more, or null",
+        lambda v: v is None or (_int(v) and v >= 0),
+    ),
+    "positive_int": ("a whole number, 1 or more", lambda v: _int(v) and v >= 1),
+    "positive_int_or_null": (
+        "a whole number, 1 or more, or null",
+        lambda v: v is None or (_int(v) and v >= 1),
+    ),
+    "positive": ("a number above 0", lambda v: _num(v) and v > 0),
+    "classes": ("a whole number, 2 or more", lambda v: _int(v) and v >= 2),
+    "positive_or_null": ("a number above 0, or null", lambda v: v is None or (_num(v) and v > 0)),
+    "non_negative": ("a number, 0 or more", lambda v: _num(v) and v >= 0),
+    "fraction": ("a number between 0 and 1 (both excluded)", lambda v: _num(v) and 0 < v < 1),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+}
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise a TrainkitError naming every key whose value has the wrong type or range."""
+    problems = []
+    for key, kind, example in RULES:
+        value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_resolution_failure=False)
+        if value is _ABSENT or isinstance(value, DictConfig):
+            continue
+        description, ok = KINDS[kind]
+        if not ok(value):
+            shown = f"'{value}' (text)" if isinstance(value, str) else _yaml(value)
+            if key == "model.num_classes":  # it comes from the data config
+                key, shown = "data.num_classes", f"{shown} (model.num_classes follows it)"
+            problems.append(f"{key} must be {description}, got {shown} (e.g. {key}={example})")
+    try:  # the model takes its sizes from the data: ${data.num_features}, ${data.in_channels}
+        OmegaConf.to_container(cfg.model, resolve=True)
+    except InterpolationKeyError as exc:
+        wanted = re.search(r"'([\w.]+)'", str(exc))
+        problems.append(
+            f"{exc.full_key} needs {wanted.group(1) if wanted else 'a data key'}, which this data "
+            "config does not define: image data (digits, mnist, fashion_mnist, cifar10) goes "
+            "with +experiment=cnn, tables with +experiment=regression, binary or multiclass"
+        )
+    except Exception:  # anything else is reported where it is used
+        pass
+    for group in GROUPS:
+        value = OmegaConf.select(cfg, group, default=None, throw_on_resolution_failure=False)
+        if isinstance(value, str):
+            slash = group.replace(".", "/")
+            problems.append(
+                f"{group} is a config group: write {slash}={value} (a slash picks a file from "
+                f"conf/{slash}/, a dot sets a value)"
+            )
+    missing = [k for k in _missing_keys(OmegaConf.to_container(cfg)) if k != "ckpt_path"]
+    if missing:
+        problems.append(
+            f"{' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no value yet "
+            f"(??? in the config): add {' '.join(f'{k}=<value>' for k in missing)}"
+        )
+    mode = OmegaConf.select(cfg, "monitor_mode", default="min")
+    if mode not in ("min", "max"):
+        problems.append(f"monitor_mode must be min or max, got '{mode}'")
+    if problems:
+        raise TrainkitError("; ".join(problems) + ".")
+
+
+_ABSENT = object()
+
+
+def _missing_keys(node: Any, prefix: str = "") -> list[str]:
+    """Keys whose value is still ??? (must be given on the command line)."""
+    if isinstance(node, dict):
+        return [m for k, v in node.items() for m in _missing_keys(v, f"{prefix}{k}.")]
+    return [prefix[:-1]] if node == "???" else []
+
+
+def _yaml(value: Any) -> str:
+    return (
+        {None: "null", True: "true", False: "false"}.get(value, repr(value))
+        if (value is None or isinstance(value, bool))
+        else repr(value)
+    )
