@@ -6,6 +6,7 @@ import pickle
 import re
 import shlex
 import sys
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,24 @@ from trainkit.callbacks.stamp import STAMP
 from trainkit.errors import TrainkitError
 
 
+def check_checkpoint_file(path: Path) -> None:
+    """A checkpoint path that is a folder, missing, or not a whole zip archive (every checkpoint
+    torch writes is one): the error, before anything tries to unpickle it."""
+    if path.is_dir():
+        raise TrainkitError(
+            f"ckpt_path={path} is a directory; pass a checkpoint file in it, e.g. "
+            f"ckpt_path={path / 'checkpoints' / 'last.ckpt'}."
+        )
+    if not path.is_file():
+        raise TrainkitError(f"Checkpoint not found: {path}.{_nearby(path)}")
+    if not zipfile.is_zipfile(path):
+        raise _damaged(path, "not a complete zip archive")
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint at `path`, loaded with weights_only=True, or a clear TrainkitError."""
     path = Path(path)
-    if not path.is_file():
-        raise TrainkitError(f"Checkpoint not found: {path}.{_nearby(path)}")
+    check_checkpoint_file(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -32,9 +46,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                 "plain values. trainkit loads checkpoints with weights_only=True and never runs "
                 "code from a file; use a checkpoint written by a trainkit run."
             ) from None
-        raise _damaged(path, exc) from None
-    except Exception as exc:  # a truncated zip, random bytes, an empty file ...
-        raise _damaged(path, exc) from None
+        raise _damaged(path, _reason(exc)) from None
+    except Exception as exc:  # a damaged archive member, an empty file ...
+        raise _damaged(path, _reason(exc)) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise TrainkitError(
             f"{path} is a PyTorch file but not a Lightning checkpoint (it has no 'state_dict'); "
@@ -43,11 +57,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def _damaged(path: Path, exc: BaseException) -> TrainkitError:
+def _reason(exc: BaseException) -> str:
+    """The telling line of a loading error (torch's own is a page long)."""
     text = str(exc).strip()
     detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
-    reason = detail.group(1) if detail else (text.splitlines() or [type(exc).__name__])[0]
-    others = sorted(p for p in path.parent.glob("*.ckpt") if p.name != path.name)
+    return detail.group(1) if detail else (text.splitlines() or [type(exc).__name__])[0]
+
+
+def _damaged(path: Path, reason: str) -> TrainkitError:
+    others = _other_checkpoints(path)
     advice = (
         f"Use another checkpoint: {', '.join(str(p) for p in others[:3])}."
         if others
@@ -59,10 +77,17 @@ def _damaged(path: Path, exc: BaseException) -> TrainkitError:
     )
 
 
+def _other_checkpoints(path: Path) -> list[Path]:
+    """The other .ckpt files beside `path`."""
+    if not path.parent.is_dir():
+        return []
+    return sorted(p for p in path.parent.glob("*.ckpt") if p.name != path.name)
+
+
 def _nearby(path: Path) -> str:
-    found = sorted(p.name for p in path.parent.glob("*.ckpt")) if path.parent.is_dir() else []
+    found = _other_checkpoints(path)
     if found:
-        return f" That directory holds: {', '.join(found)}."
+        return f" That directory holds: {', '.join(p.name for p in found)}."
     return " Pass a .ckpt file, e.g. ckpt_path=logs/cnn/runs/<run>/checkpoints/last.ckpt."
 
 
@@ -118,18 +143,17 @@ def check_resume(checkpoint: Mapping[str, Any], cfg: DictConfig, model: Any, pat
             f"end before it starts. Resume with trainer.max_epochs above {done} (or none, for "
             "the default)."
         )
-    if meta.get("config"):
-        changed = config_changes(meta["config"], OmegaConf.to_container(cfg, resolve=True))
-        if changed:
-            raise TrainkitError(
-                f"{path} was trained with a different config: {changed}. A resume keeps the "
-                "data, model, optimizer and seed (it may change how long to train, patience "
-                f"and logging); resume with: {resume} (or start a new run)."
-            )
-        return config_changes(
-            meta["config"], OmegaConf.to_container(cfg, resolve=True), allowed=True
+    if not meta.get("config"):
+        return ""
+    current = OmegaConf.to_container(cfg, resolve=True)
+    changed = config_changes(meta["config"], current)
+    if changed:
+        raise TrainkitError(
+            f"{path} was trained with a different config: {changed}. A resume keeps the "
+            "data, model, optimizer and seed (it may change how long to train, patience "
+            f"and logging); resume with: {resume} (or start a new run)."
         )
-    return ""
+    return config_changes(meta["config"], current, allowed=True)
 
 
 # What a resume may change: how long and how patiently to train, where and how to log.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -25,12 +26,22 @@ def run_or_explain(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
         return job(cfg)
     except TrainingInterrupted as exc:  # the run said how to resume; no traceback
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        sys.exit(130)
     except Exception as exc:
         error = user_error(exc)
         if error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def launch(config_name: str, main: Callable[[], Any], script: str) -> None:
+    """What every script runs: check the command line (conf/ next to scripts/), then Hydra's
+    `main`. Ctrl-C before a run takes over the signal exits 130 with one word, no traceback."""
+    from trainkit.preflight import check_command_line
+
+    try:
+        check_command_line(config_name, sys.argv[1:], Path(script).resolve().parents[1] / "conf")
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        sys.exit(130)

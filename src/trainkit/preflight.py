@@ -1,8 +1,8 @@
 """Check a command line before Hydra starts a run: a config mistake gets one plain sentence
 (with a suggestion) and exit code 2, and no run directory is created for it.
 
-Light on purpose: no torch, no Lightning. Flags that only print (--help, --cfg, ...) and
-sweeps (--multirun) are left to Hydra.
+Light on purpose: torch and Lightning are imported only to look at a checkpoint the command
+names. Flags that only print (--help, --cfg, ...) and sweeps (--multirun) are left to Hydra.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,20 +53,9 @@ def check_files(cfg: DictConfig) -> None:
     """A checkpoint or data file that is missing or unreadable needs no run directory."""
     ckpt = OmegaConf.select(cfg, "ckpt_path", default=None)
     if isinstance(ckpt, str) and ckpt != "???":
-        path = Path(ckpt).expanduser()
-        if path.is_dir():
-            raise TrainkitError(
-                f"ckpt_path={ckpt} is a directory; pass a checkpoint file in it, e.g. "
-                f"ckpt_path={path / 'checkpoints' / 'last.ckpt'}."
-            )
-        if not path.is_file():
-            raise TrainkitError(f"Checkpoint not found: {ckpt} (no such file).")
-        if not zipfile.is_zipfile(path):  # every checkpoint torch writes is a zip archive
-            raise TrainkitError(
-                f"Checkpoint {ckpt} cannot be read: it is truncated or not a PyTorch "
-                "checkpoint (not a complete zip archive). Use another checkpoint, e.g. "
-                "RUN/checkpoints/best.ckpt."
-            )
+        from trainkit.checkpoints import check_checkpoint_file  # imports torch: only now
+
+        check_checkpoint_file(Path(ckpt).expanduser())
     data_path = OmegaConf.select(cfg, "data.path", default=None, throw_on_missing=False)
     missing = isinstance(data_path, str) and not Path(data_path).expanduser().is_file()
     if missing and data_path != "???":

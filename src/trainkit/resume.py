@@ -26,12 +26,13 @@ def task_overrides(cfg: DictConfig) -> list[str]:
 class Resume:
     """A resume from `ckpt_path`, checked before anything in the run directory changes.
 
+    `model` (built from this run's config) is checked against the checkpoint and then trained.
     `undo()` removes what this attempt added (its .hydra/resumed_<time> config copy and its
     TensorBoard event files) when it failed before training a single step.
     """
 
     def __init__(self, cfg: DictConfig, ckpt_path: str, model: Any, run_dir: Path) -> None:
-        self.run_dir = run_dir
+        self.run_dir, self.model = run_dir, model
         self.events = set(run_dir.glob("tensorboard/events.out.tfevents.*"))
         try:
             checkpoint = load_checkpoint(ckpt_path)

@@ -55,16 +55,19 @@ def user_error(exc: BaseException) -> TrainkitError | None:
 
 
 def build(
-    cfg: DictConfig, overrides: list[str] | None = None, resume_step: int | None = None
+    cfg: DictConfig,
+    overrides: list[str] | None = None,
+    resume_step: int | None = None,
+    model: L.LightningModule | None = None,
 ) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, MetricHistory]:
-    """Instantiate data, model, callbacks, loggers and trainer from the config, seeded.
+    """Instantiate data, model (unless given), callbacks, loggers and trainer, seeded.
 
     `resume_step`: the global step of the checkpoint a resume starts from; TensorBoard then
     hides anything an earlier attempt logged from that step on, so no curve has a step twice.
     """
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+    model = model if model is not None else instantiate(cfg.model)
     history = MetricHistory(cfg.monitor, cfg.monitor_mode)
     own = [history, ConfigStamp(stamp(cfg, overrides or []))]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
@@ -168,11 +171,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     summary = new_summary(cfg, run_dir)
     start = time.perf_counter()
     trainer = history = None
-    phase = "setup"
+    phase, write = "setup", True
     with stop_signals():
         try:
             check_config(cfg)
-            datamodule, model, trainer, history = build(cfg, overrides, resume and resume.step)
+            datamodule, model, trainer, history = build(
+                cfg,
+                overrides,
+                resume.step if resume else None,
+                resume.model if resume else None,  # its weights come from the checkpoint
+            )
             if cfg.get("tune") and cfg.tune.lr_find and not resume:
                 summary["lr_find"] = tune_lr(cfg, trainer, model, datamodule, run_dir)
             phase = "fit"
@@ -190,6 +198,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         except BaseException as exc:
             if resume and (trainer is None or trainer.global_step <= resume.step):
                 resume.undo()  # not a step trained: the earlier run stays exactly as it was
+                write = False
                 raise
             # Lightning turns a bare KeyboardInterrupt into SystemExit after its own clean-up.
             interrupted = isinstance(exc, (TrainingInterrupted, KeyboardInterrupt, SystemExit))
@@ -202,13 +211,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 summary.update(resume_advice(overrides, run_dir, trained=phase == "test"))
             else:
                 summary["error"] = str(user_error(exc) or f"{type(exc).__name__}: {exc}")
-            summary["wall_time_s"] = round(time.perf_counter() - start, 2)
-            with deferred_signals():
-                finish(cfg, trainer, summary, run_dir)
             raise
-        summary["wall_time_s"] = round(time.perf_counter() - start, 2)
-        with deferred_signals():
-            finish(cfg, trainer, summary, run_dir)
+        finally:
+            if write:
+                summary["wall_time_s"] = round(time.perf_counter() - start, 2)
+                with deferred_signals():
+                    finish(cfg, trainer, summary, run_dir)
     return summary
 
 
