@@ -14,24 +14,29 @@ import argparse
 import contextlib
 import io
 import logging
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from trainkit.callbacks import ConfusionMatrixLogger, MetricHistory
+from trainkit.data.inmemory import InMemoryDataModule
 from trainkit.data.loader import TensorBatchLoader
-from trainkit.doctor import TrainingDoctor
-from trainkit.nets import MLP, SimpleCNN
-from trainkit.tasks import ClassificationTask
+from trainkit.data.sources import ArrayData
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,9 +55,18 @@ class StepClock(L.Callback):
         return 1000 * statistics.median(gaps[self.warmup :])
 
 
-def data(n: int, shape: tuple[int, ...], classes: int, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, *shape, generator=g), torch.randint(0, classes, (n,), generator=g)
+class Synthetic(InMemoryDataModule):
+    """Seeded random inputs and labels, split and served like the bundled data sets."""
+
+    def __init__(self, n: int, shape: tuple[int, ...], classes: int, batch_size: int) -> None:
+        super().__init__(batch_size, val_fraction=0.1, test_fraction=0.1, standardize=False)
+        self.n, self.shape, self.classes = n, shape, classes
+
+    def load(self) -> ArrayData:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(self.n, *self.shape, generator=g)
+        y = torch.randint(0, self.classes, (self.n,), generator=g)
+        return ArrayData(x.numpy(), y.numpy(), classification=True)
 
 
 def hand_loop(net: nn.Module, x, y, batch: int, steps: int, warmup: int) -> float:
@@ -88,28 +102,55 @@ class Bare(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=1e-3)
 
 
-def fit_ms(module, loader, epochs: int, warmup: int, full: bool) -> float:
-    """ms/step of Lightning: barebones, or trainkit's own callbacks, metrics and logging."""
-    clock = StepClock(warmup)
-    kwargs = dict(max_epochs=epochs, accelerator="cpu", devices=1, logger=False)
-    if full:
-        callbacks = [clock, TrainingDoctor(), MetricHistory(), ConfusionMatrixLogger()]
-        trainer = L.Trainer(
-            **kwargs, callbacks=callbacks, enable_progress_bar=False,
-            enable_model_summary=False, enable_checkpointing=False, limit_val_batches=0,
-        )  # fmt: skip
-    else:
-        trainer = L.Trainer(**kwargs, barebones=True, callbacks=[clock])
+def quietly(fit: Callable[[], Any]) -> None:
+    """Run `fit` with Lightning's notes, warnings and the doctor's report kept off the table."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")  # the doctor's report and Lightning's notes: not timed
-        trainer.fit(module, train_dataloaders=loader)
+        warnings.simplefilter("ignore")
+        fit()
+
+
+def barebones_ms(net: nn.Module, loader: TensorBatchLoader, epochs: int, warmup: int) -> float:
+    clock = StepClock(warmup)
+    trainer = L.Trainer(
+        max_epochs=epochs, accelerator="cpu", devices=1, barebones=True, callbacks=[clock]
+    )
+    quietly(lambda: trainer.fit(Bare(net), train_dataloaders=loader))
     return clock.ms()
 
 
-def trainkit_task(net: nn.Module, classes: int) -> ClassificationTask:
-    return ClassificationTask(
-        net, lambda p: torch.optim.Adam(p, lr=1e-3), num_classes=classes, monitor="train/loss"
-    )
+NO_BAR = ["callbacks.progress_bar=null", "+trainer.enable_progress_bar=false"]
+
+
+def trainkit_config(experiment: str, out: Path, overrides: list[str]) -> DictConfig:
+    """The config `python scripts/train.py +experiment=NAME ...` would run, writing into `out`."""
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[
+                f"+experiment={experiment}",
+                f"paths.root_dir={out}",
+                f"paths.output_dir={out}",
+                "trainer.accelerator=cpu",
+                "test=false",
+                "model.net.dropout=0.0",  # the same net as the other loops
+                "model.optimizer.lr=0.001",
+                "model.optimizer.weight_decay=0.0",
+                *overrides,
+            ],
+        )
+
+
+def trainkit_ms(cfg: DictConfig, datamodule: Synthetic, warmup: int) -> float:
+    """ms/step of a real trainkit run: the config's task, metrics, callbacks and logger."""
+    from trainkit.callbacks.dispatch import defined_hooks_only
+    from trainkit.run import build
+
+    _, model, trainer, _ = build(cfg)
+    clock = StepClock(warmup)
+    trainer.callbacks.append(clock)
+    with defined_hooks_only(cfg.fast_callback_hooks):  # as train() runs it
+        quietly(lambda: trainer.fit(model, datamodule=datamodule))
+    return clock.ms()
 
 
 def iterate_ms(make_batches, rounds: int) -> float:
@@ -142,29 +183,53 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a few steps only, to check it runs")
     args = parser.parse_args()
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    torch.manual_seed(0)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     batch, epochs, warmup = 64, (2 if args.tiny else 6), (5 if args.tiny else 50)
-    n = batch * (20 if args.tiny else 200)
+    n = batch * (20 if args.tiny else 250)
+    out = Path(tempfile.mkdtemp(prefix="trainkit-benchmark-"))
     rows: list[tuple[str, float, str]] = []
 
-    x, y = data(n, (30,), 2)
-    mlp = lambda: MLP(30, 2, hidden_sizes=[32])  # noqa: E731 - the same net, fresh each time
-    steps = epochs * n // batch - warmup
-    hand = hand_loop(mlp(), x, y, batch, steps, warmup)
-    loader = TensorBatchLoader(x, y, batch, shuffle=True, seed=0)
-    bare = fit_ms(Bare(mlp()), loader, epochs, warmup, full=False)
-    ours = fit_ms(trainkit_task(mlp(), 2), loader, epochs, warmup, full=True)
+    def compare(label: str, experiment: str, shape: tuple[int, ...], classes: int, data: list):
+        common = [f"trainer.max_epochs={epochs}", *data]
+        cfg = trainkit_config(experiment, out / label, [*common, *NO_BAR])
+        with_bar = trainkit_config(experiment, out / f"{label}-bar", common)
+        stock = trainkit_config(
+            experiment, out / f"{label}-stock", [*common, *NO_BAR, "fast_callback_hooks=false"]
+        )
+        fresh = lambda: instantiate(cfg.model.net)  # noqa: E731 - the same net, new weights
+        synthetic = lambda: Synthetic(n, shape, classes, batch)  # noqa: E731
+        datamodule = synthetic()
+        datamodule.setup()
+        x, y = datamodule.splits["train"]
+        steps = epochs * len(x) // batch - warmup
+        hand = hand_loop(fresh(), x, y, batch, steps, warmup)
+        loader = TensorBatchLoader(x, y, batch, shuffle=True, seed=0)
+        bare = barebones_ms(fresh(), loader, epochs, warmup)
+        ours = trainkit_ms(cfg, synthetic(), warmup)
+        bar = trainkit_ms(with_bar, synthetic(), warmup)
+        every_hook = trainkit_ms(stock, synthetic(), warmup)
+        return hand, bare, ours, bar, every_hook, x, y
+
+    hand, bare, ours, bar, every_hook, x, y = compare(
+        "mlp", "multiclass", (30,), 2, ["data.num_features=30", "data.num_classes=2"]
+    )
     rows += [
         ("tiny MLP: hand-written loop", hand, "1.00"),
         ("tiny MLP: Lightning barebones", bare, f"{bare / hand:.2f} x hand"),
-        ("tiny MLP: trainkit step (metrics, doctor)", ours, f"{ours / bare:.2f} x barebones"),
+        ("tiny MLP: trainkit step", ours, f"{ours / bare:.2f} x barebones"),
         ("", float("nan"), f"{ours / hand:.2f} x hand"),
+        ("tiny MLP: trainkit step + progress bar", bar, f"{bar / bare:.2f} x barebones"),
+        (
+            "tiny MLP: trainkit step, every hook called",
+            every_hook,
+            f"{every_hook / bare:.2f} x barebones",
+        ),
     ]
 
     rounds = 3 if args.tiny else 20
-    raw = iterate_ms(lambda: ((x[i], y[i]) for i in torch.randperm(n).split(batch)), rounds)
-    ours_iter = iterate_ms(lambda: iter(loader), rounds)
+    m = len(x)
+    raw = iterate_ms(lambda: ((x[i], y[i]) for i in torch.randperm(m).split(batch)), rounds)
+    ours_iter = iterate_ms(lambda: iter(TensorBatchLoader(x, y, batch, shuffle=True)), rounds)
     per_sample = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
     collate = iterate_ms(lambda: iter(per_sample), max(1, rounds // 4))
     rows += [
@@ -173,19 +238,17 @@ def main() -> None:
         ("batches: per-sample DataLoader + collate", collate, f"{collate / raw:.2f} x raw"),
     ]
 
-    xi, yi = data(n, (1, 8, 8), 10)
-    cnn = lambda: SimpleCNN(1, 8, 10)  # noqa: E731
-    hand_cnn = hand_loop(cnn(), xi, yi, batch, steps, warmup)
-    image_loader = TensorBatchLoader(xi, yi, batch, shuffle=True, seed=0)
-    ours_cnn = fit_ms(trainkit_task(cnn(), 10), image_loader, epochs, warmup, full=True)
+    hand, bare, ours, *_ = compare("cnn", "cnn", (1, 8, 8), 10, [])
     rows += [
-        ("SimpleCNN 1x8x8: hand-written loop", hand_cnn, "1.00"),
-        ("SimpleCNN 1x8x8: trainkit step", ours_cnn, f"{ours_cnn / hand_cnn:.2f} x hand"),
+        ("SimpleCNN 1x8x8: hand-written loop", hand, "1.00"),
+        ("SimpleCNN 1x8x8: Lightning barebones", bare, f"{bare / hand:.2f} x hand"),
+        ("SimpleCNN 1x8x8: trainkit step", ours, f"{ours / hand:.2f} x hand"),
     ]
 
     seconds = help_seconds(1 if args.tiny else 5)
+    shutil.rmtree(out, ignore_errors=True)
     print(f"device: cpu, {torch.get_num_threads()} threads; torch {torch.__version__}, "
-          f"lightning {L.__version__}; batch {batch}, {n} samples")  # fmt: skip
+          f"lightning {L.__version__}; batch {batch}, {len(x)} training samples")  # fmt: skip
     print("\n| what | ms/step | ratio |\n|---|---:|---|")
     for name, ms, ratio in rows:
         print(f"| {name} | {'' if ms != ms else f'{ms:.3f}'} | {ratio} |")

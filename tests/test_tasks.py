@@ -21,9 +21,9 @@ def classifier(num_classes: int, out: int, **kwargs) -> ClassificationTask:
 def test_binary_one_logit_uses_bce_with_logits():
     task = classifier(2, 1)
     out, y = torch.randn(6, 1), torch.tensor([0, 1, 1, 0, 1, 0])
-    losses, weights = task.per_sample_loss(out, y)
-    expected = F.binary_cross_entropy_with_logits(out.reshape(-1), y.float(), reduction="none")
-    assert weights is None and torch.allclose(losses, expected)
+    loss, weight = task.batch_loss(out, y)
+    expected = F.binary_cross_entropy_with_logits(out.reshape(-1), y.float())
+    assert weight == 6 and torch.allclose(loss, expected)
     assert torch.equal(task.predict_classes(out), (out.reshape(-1) > 0).long())
     assert torch.allclose(task.probabilities(out).sum(1), torch.ones(6))
 
@@ -31,30 +31,39 @@ def test_binary_one_logit_uses_bce_with_logits():
 def test_class_weights_give_torch_weighted_mean():
     task = classifier(3, 3, class_weights=[1.0, 2.0, 5.0])
     out, y = torch.randn(8, 3), torch.tensor([0, 1, 2, 2, 1, 0, 2, 1])
-    losses, weights = task.per_sample_loss(out, y)
-    expected = F.cross_entropy(out, y, weight=torch.tensor([1.0, 2.0, 5.0]))
-    assert torch.allclose(task.reduce_loss(losses, weights), expected)
+    w = torch.tensor([1.0, 2.0, 5.0])
+    loss, weight = task.batch_loss(out, y)
+    per_sample = F.cross_entropy(out, y, reduction="none")
+    assert torch.allclose(loss, (w[y] * per_sample).sum() / w[y].sum())
+    assert torch.allclose(weight, w[y].sum())
+    # one logit: the same weighted mean, built by hand from torch's per-sample BCE
+    task = classifier(2, 1, class_weights=[1.0, 4.0])
+    out, y = torch.randn(8, 1), torch.tensor([0, 1, 1, 0, 0, 0, 1, 0])
+    w = torch.tensor([1.0, 4.0])[y]
+    bce = F.binary_cross_entropy_with_logits(out.reshape(-1), y.float(), reduction="none")
+    loss, weight = task.batch_loss(out, y)
+    assert torch.allclose(loss, (w * bce).sum() / w.sum()) and torch.allclose(weight, w.sum())
 
 
 @pytest.mark.parametrize(("num_classes", "out"), [(3, 2), (2, 3), (10, 1)])
 def test_wrong_output_shape_is_named(num_classes, out):
     task = classifier(num_classes, out)
     with pytest.raises(TrainkitError, match="The net returns shape"):
-        task.per_sample_loss(torch.randn(4, out), torch.zeros(4, dtype=torch.long))
+        task.batch_loss(torch.randn(4, out), torch.zeros(4, dtype=torch.long))
 
 
 def test_float_or_one_hot_targets_are_refused():
     task = classifier(3, 3)
     with pytest.raises(TrainkitError, match="class indices"):
-        task.per_sample_loss(torch.randn(4, 3), torch.zeros(4, 3))
+        task.batch_loss(torch.randn(4, 3), torch.zeros(4, 3))
 
 
 def test_regression_refuses_broadcasting_shapes():
     task = RegressionTask(torch.nn.Linear(4, 1), ADAM)
     with pytest.raises(TrainkitError, match=r"targets have shape \(5,\)"):
-        task.per_sample_loss(torch.randn(5, 1), torch.randn(5))
-    losses, _ = task.per_sample_loss(torch.ones(5, 2), torch.zeros(5, 2))
-    assert torch.equal(losses, torch.ones(5))
+        task.batch_loss(torch.randn(5, 1), torch.randn(5))
+    loss, weight = task.batch_loss(torch.ones(5, 2), torch.zeros(5, 2))
+    assert torch.equal(loss, torch.tensor(1.0)) and weight == 5
 
 
 def test_balanced_class_weights_come_from_the_training_labels():

@@ -16,6 +16,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit.callbacks import ConfigStamp, MetricHistory
+from trainkit.callbacks.dispatch import defined_hooks_only
 from trainkit.checkpoints import stamp
 from trainkit.config_checks import check_config
 from trainkit.doctor import TrainingDoctor
@@ -172,7 +173,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     start = time.perf_counter()
     trainer = history = None
     phase, write = "setup", True
-    with stop_signals():
+    with stop_signals(), defined_hooks_only(cfg.get("fast_callback_hooks", True)):
         try:
             check_config(cfg)
             datamodule, model, trainer, history = build(

@@ -9,9 +9,10 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, Metric, MetricCollection
+from torchmetrics import Metric
 
 from trainkit.errors import TrainkitError
+from trainkit.tasks.meters import LossMeter
 
 STAGES = ("train", "val", "test")
 PROGRESS_BAR_KEYS = {"loss", "acc", "r2"}
@@ -21,8 +22,10 @@ class Task(L.LightningModule):
     """Wraps a plain `net`; subclasses define the loss per sample and the metrics.
 
     Every epoch-level loss is sum(w_i * l_i) / sum(w_i) over the whole split (w_i = 1 unless
-    class weights are set): the same number whatever the batch size. Metrics are torchmetrics
-    objects updated every step and computed once at the end of the epoch.
+    class weights are set), summed from each batch's loss times its weight: the same number
+    whatever the batch size. Metrics are torchmetrics
+    objects updated every step and computed once at the end of the epoch; a step costs them a
+    few tensor ops and no host sync.
     """
 
     def __init__(
@@ -39,24 +42,24 @@ class Task(L.LightningModule):
         self.monitor = monitor
         self._net_fits = False  # set after the first forward pass worked
         # All metric state lives in one child, `meters` (so it moves and syncs with the module);
-        # the dicts below are fast views of it. nan_strategy="disable": a NaN loss must show as
-        # NaN, and checking for one would cost a host sync every step.
+        # the dicts below are fast views of it.
         self.meters = nn.ModuleDict()
-        self.epoch_loss: dict[str, MeanMetric] = {}
-        self.metrics: dict[str, MetricCollection] = {}
+        self.epoch_loss: dict[str, LossMeter] = {}
+        self.metrics: dict[str, Metric] = {}
         for stage in STAGES:
-            self.epoch_loss[stage] = MeanMetric(nan_strategy="disable")
+            self.epoch_loss[stage] = LossMeter()
             self.metrics[stage] = self.build_metrics()
             self.meters[f"{stage}_loss"] = self.epoch_loss[stage]
             self.meters[f"{stage}_metrics"] = self.metrics[stage]
 
     # -- what subclasses define ------------------------------------------------------------
-    def build_metrics(self) -> MetricCollection:
-        """A fresh collection of the task's metrics."""
+    def build_metrics(self) -> Metric:
+        """A fresh metric (or collection) whose compute() gives {name: value}."""
         raise NotImplementedError
 
-    def per_sample_loss(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Loss of every sample, shape (N,), and optional per-sample weights."""
+    def batch_loss(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor | int]:
+        """The batch's loss, sum(w_i * l_i) / sum(w_i), and its total weight sum(w_i) (the batch
+        size unless samples are weighted): the epoch loss is built from both."""
         raise NotImplementedError
 
     def metric_inputs(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -71,25 +74,13 @@ class Task(L.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
-    def reduce_loss(self, losses: Tensor, weights: Tensor | None) -> Tensor:
-        """The batch loss: the (weighted) mean of the per-sample losses."""
-        if weights is None:
-            return losses.mean()
-        return (losses * weights).sum() / weights.sum()
-
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch
         out = self.net(x) if self._net_fits else self._first_forward(x)
-        losses, weights = self.per_sample_loss(out, y)
-        detached = losses.detach()
-        if weights is None:
-            self.epoch_loss[stage].update(detached)
-        else:
-            self.epoch_loss[stage].update(detached, weights)
-        preds, target = self.metric_inputs(out.detach(), y)
-        self.metrics[stage].update(preds, target)
-        self.after_step(stage, preds, target)
-        return self.reduce_loss(losses, weights)
+        loss, weight = self.batch_loss(out, y)
+        self.epoch_loss[stage].update(loss.detach(), weight)
+        self.metrics[stage].update(*self.metric_inputs(out.detach(), y))
+        return loss
 
     def _first_forward(self, x: Tensor) -> Tensor:
         """The first forward pass: a net that cannot take the data's inputs gets a clear error."""
@@ -107,9 +98,6 @@ class Task(L.LightningModule):
             ) from exc
         self._net_fits = True
         return out
-
-    def after_step(self, stage: str, preds: Tensor, target: Tensor) -> None:
-        """Hook for extra per-step state from the metric inputs (e.g. a confusion matrix)."""
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")
@@ -184,12 +172,11 @@ class Task(L.LightningModule):
     def baseline_metrics(self, train_targets: Tensor, targets: Tensor, stage: str) -> dict:
         """Loss and metrics of the trivial predictor (majority class / train mean)."""
         out = self.constant_output(train_targets, len(targets))
-        losses, weights = self.per_sample_loss(out, targets)
         metrics = self.build_metrics()
         metrics.update(*self.metric_inputs(out, targets))
-        values = {f"{stage}/loss": self.reduce_loss(losses, weights)}
+        values = {f"{stage}/loss": self.batch_loss(out, targets)[0]}
         values.update({f"{stage}/{k}": v for k, v in metrics.compute().items()})
-        return {k: float(v) for k, v in values.items()}
+        return {k: float(v) for k, v in values.items() if v.ndim == 0}
 
     # -- optimisation ------------------------------------------------------------------------
     @property

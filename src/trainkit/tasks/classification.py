@@ -8,24 +8,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
-from torchmetrics.classification import (
-    BinaryAccuracy,
-    BinaryConfusionMatrix,
-    BinaryF1Score,
-    BinaryPrecision,
-    BinaryRecall,
-    MulticlassAccuracy,
-    MulticlassConfusionMatrix,
-    MulticlassF1Score,
-    MulticlassPrecision,
-    MulticlassRecall,
-)
 
 from trainkit.errors import TrainkitError
 from trainkit.tasks.base import Task
-
-EVAL_STAGES = ("val", "test")
+from trainkit.tasks.meters import ConfusionMetrics
 
 
 class ClassificationTask(Task):
@@ -64,40 +50,16 @@ class ClassificationTask(Task):
             )
         self.register_buffer("class_weights", weights, persistent=False)
         self.register_buffer("pos_weight", _weights_tensor(pos_weight), persistent=False)
-        matrix = BinaryConfusionMatrix if self.binary else MulticlassConfusionMatrix
-        kwargs: dict[str, Any] = {"validate_args": False}
-        if not self.binary:
-            kwargs["num_classes"] = num_classes
-        self.confusion: dict[str, nn.Module] = {}
-        for stage in EVAL_STAGES:
-            self.confusion[stage] = matrix(**kwargs)
-            self.meters[f"{stage}_confusion"] = self.confusion[stage]
+        # The last epoch's confusion matrix of each stage (rows: true classes), on the CPU.
         self.confusion_results: dict[str, Tensor] = {}
 
     @property
     def binary(self) -> bool:
         return self.num_classes == 2
 
-    def build_metrics(self) -> MetricCollection:
-        # The inputs are our own hard predictions and checked labels, so torchmetrics' argument
-        # validation (a torch.unique per step: a host sync on GPU) is switched off.
-        if self.binary:
-            kw: dict[str, Any] = {"validate_args": False}
-            metrics = {
-                "acc": BinaryAccuracy(**kw),
-                "precision": BinaryPrecision(**kw),
-                "recall": BinaryRecall(**kw),
-                "f1": BinaryF1Score(**kw),
-            }
-        else:
-            kw = {"num_classes": self.num_classes, "validate_args": False}
-            metrics = {
-                "acc": MulticlassAccuracy(average="micro", **kw),
-                "precision": MulticlassPrecision(average="macro", **kw),
-                "recall": MulticlassRecall(average="macro", **kw),
-                "f1": MulticlassF1Score(average="macro", **kw),
-            }
-        return MetricCollection(metrics)
+    def build_metrics(self) -> ConfusionMetrics:
+        # Fed our own hard predictions: torchmetrics never has to guess whether it sees logits.
+        return ConfusionMetrics(self.num_classes)
 
     # -- class weights from the training labels ------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -130,26 +92,33 @@ class ClassificationTask(Task):
             f"values{' (or 1 for binary)' if self.binary else ''}."
         )
 
-    def per_sample_loss(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
+    def batch_loss(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor | int]:
         if y.dtype != torch.long or y.ndim != 1:
             raise TrainkitError(
                 "Classification targets must be class indices: a LongTensor of shape (N,); got "
                 f"{str(y.dtype).replace('torch.', '')} of shape {tuple(y.shape)}."
             )
+        weights = self.class_weights
         if self._single_logit(out):
             logit = out.reshape(-1)
+            if weights is None:
+                loss = F.binary_cross_entropy_with_logits(
+                    logit, y.to(logit.dtype), pos_weight=self.pos_weight
+                )
+                return loss, len(y)
+            w = weights[y]
             losses = F.binary_cross_entropy_with_logits(
                 logit, y.to(logit.dtype), pos_weight=self.pos_weight, reduction="none"
             )
-        else:
-            if self.pos_weight is not None:
-                raise TrainkitError(
-                    "model.pos_weight applies to a single-logit binary net, but this net returns "
-                    "two logits; use model.class_weights instead."
-                )
-            losses = F.cross_entropy(out, y, reduction="none")
-        weights = None if self.class_weights is None else self.class_weights[y]
-        return losses, weights
+            return (losses * w).sum() / w.sum(), w.sum()
+        if self.pos_weight is not None:
+            raise TrainkitError(
+                "model.pos_weight applies to a single-logit binary net, but this net returns "
+                "two logits; use model.class_weights instead."
+            )
+        # With class weights, torch's mean is already sum(w_y * l) / sum(w_y).
+        loss = F.cross_entropy(out, y, weight=weights)
+        return loss, len(y) if weights is None else weights[y].sum()
 
     def probabilities(self, out: Tensor) -> Tensor:
         """Class probabilities (N, C) from logits."""
@@ -168,16 +137,10 @@ class ClassificationTask(Task):
         # Hard class predictions: torchmetrics never has to guess whether it sees logits.
         return self.predict_classes(out), y
 
-    def after_step(self, stage: str, preds: Tensor, target: Tensor) -> None:
-        if stage in self.confusion:
-            self.confusion[stage].update(preds, target)
-
-    def finish_epoch(self, stage: str) -> None:
-        if stage in self.confusion:
-            if not self.trainer.sanity_checking:
-                self.confusion_results[stage] = self.confusion[stage].compute().cpu()
-            self.confusion[stage].reset()
-        super().finish_epoch(stage)
+    def compute_epoch(self, stage: str) -> dict[str, Tensor]:
+        values = super().compute_epoch(stage)
+        self.confusion_results[stage] = values.pop(f"{stage}/confusion").cpu()
+        return values
 
     def constant_output(self, train_targets: Tensor, n: int) -> Tensor:
         counts = torch.bincount(train_targets, minlength=self.num_classes).double()

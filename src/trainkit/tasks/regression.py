@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
@@ -36,7 +37,7 @@ class RegressionTask(Task):
             {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()}
         )
 
-    def per_sample_loss(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
+    def batch_loss(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor | int]:
         if out.shape != y.shape:
             # (N,) against (N, 1) would broadcast to (N, N) and silently train on nonsense.
             raise TrainkitError(
@@ -44,7 +45,9 @@ class RegressionTask(Task):
                 f"{tuple(y.shape)}; make the net's output match the targets "
                 f"(e.g. out_features={y.shape[1] if y.ndim > 1 else 1})."
             )
-        return (out - y).pow(2).reshape(len(out), -1).mean(dim=1), None
+        # Every sample has the same number of outputs, so the mean over all values is the mean
+        # over samples of each sample's mean squared error.
+        return F.mse_loss(out, y), len(y)
 
     def metric_inputs(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if self.target_mean is not None:  # back to the target's own units

@@ -1,0 +1,177 @@
+"""The lean training step: cheap meters that give torchmetrics' exact values, a hook dispatch
+that changes nothing but the cost, and no host sync per step on a GPU."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
+from lightning.pytorch.trainer import call
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryF1Score,
+    BinaryPrecision,
+    BinaryRecall,
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from trainkit.callbacks.dispatch import call_defined_hooks, defined_hooks_only
+from trainkit.data.loader import TensorBatchLoader
+from trainkit.nets import MLP
+from trainkit.tasks import ClassificationTask
+from trainkit.tasks.meters import ConfusionMetrics, LossMeter
+
+
+def per_step_reference(num_classes: int) -> MetricCollection:
+    """torchmetrics' own metrics, updated every step the ordinary way."""
+    if num_classes == 2:
+        return MetricCollection(
+            {
+                "acc": BinaryAccuracy(),
+                "precision": BinaryPrecision(),
+                "recall": BinaryRecall(),
+                "f1": BinaryF1Score(),
+            }
+        )
+    kw = {"num_classes": num_classes}
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(average="micro", **kw),
+            "precision": MulticlassPrecision(average="macro", **kw),
+            "recall": MulticlassRecall(average="macro", **kw),
+            "f1": MulticlassF1Score(average="macro", **kw),
+        }
+    )
+
+
+@pytest.mark.parametrize("num_classes", [2, 3, 7])
+def test_confusion_metrics_equal_torchmetrics_updated_every_step(num_classes):
+    g = torch.Generator().manual_seed(num_classes)
+    ours, reference = ConfusionMetrics(num_classes), per_step_reference(num_classes)
+    matrix = MulticlassConfusionMatrix(num_classes)
+    # skewed predictions, a class never predicted and batches of uneven size
+    for size in (5, 64, 1, 33, 17):
+        target = torch.randint(0, num_classes, (size,), generator=g)
+        preds = torch.where(torch.rand(size, generator=g) < 0.6, target, 0)
+        ours.update(preds, target)
+        reference.update(preds, target)
+        matrix.update(preds, target)
+    values = ours.compute()
+    assert torch.equal(values.pop("confusion"), matrix.compute())
+    expected = reference.compute()
+    assert values.keys() == expected.keys()
+    for name, value in values.items():
+        assert torch.allclose(value, expected[name], atol=1e-7), name
+
+
+def test_loss_meter_gives_the_per_sample_mean_for_any_batching():
+    losses = torch.rand(103, generator=torch.Generator().manual_seed(0)) * 5
+    weights = torch.rand(103, generator=torch.Generator().manual_seed(1)) + 0.1
+    for size in (1, 10, 64, 103):
+        plain, weighted = LossMeter(), LossMeter()
+        for part, w in zip(losses.split(size), weights.split(size), strict=True):
+            plain.update(part.mean(), len(part))
+            weighted.update((part * w).sum() / w.sum(), w.sum())
+        assert torch.allclose(plain.compute(), losses.mean())
+        assert torch.allclose(weighted.compute(), (losses * weights).sum() / weights.sum())
+
+
+class Recorder(L.Callback):
+    """Writes down every hook it defines, with what it was given."""
+
+    def __init__(self, log: list) -> None:
+        self.records = log
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.records.append(("batch_start", batch_idx, pl_module._current_fx_name))
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.records.append(("before_optimizer_step", trainer.global_step, type(optimizer).__name__))
+
+    def on_validation_end(self, trainer, pl_module):
+        self.records.append(("validation_end", trainer.current_epoch))
+
+
+class WatchCheckpoint(Checkpoint):
+    def __init__(self, log: list) -> None:
+        self.records = log
+
+    def on_validation_end(self, trainer, pl_module):
+        self.records.append(("checkpoint_validation_end", trainer.current_epoch))
+
+
+def fit_and_record(fast: bool) -> list:
+    log: list = []
+    instance_hooked = L.Callback()
+    instance_hooked.on_train_epoch_end = lambda trainer, module: log.append(("epoch_end",))
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
+    task = ClassificationTask(
+        MLP(4, 2, hidden_sizes=[8]), lambda p: torch.optim.SGD(p, lr=0.1), num_classes=2
+    )
+    trainer = L.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Recorder(log), WatchCheckpoint(log), instance_hooked],
+    )
+    with defined_hooks_only(fast):
+        assert (call._call_callback_hooks is call_defined_hooks) == fast
+        trainer.fit(task, TensorBatchLoader(x, y, 16), TensorBatchLoader(x, y, 16))
+    return log
+
+
+def test_only_defined_hooks_called_changes_nothing_else():
+    stock, fast = fit_and_record(False), fit_and_record(True)
+    assert stock == fast
+    assert ("batch_start", 0, "on_train_batch_start") in fast
+    assert ("epoch_end",) in fast and ("checkpoint_validation_end", 1) in fast
+    assert call._call_callback_hooks is not call_defined_hooks  # restored after the block
+
+
+def test_monitoring_callbacks_are_picked_as_lightning_picks_them():
+    log: list = []
+    trainer = L.Trainer(
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Recorder(log), WatchCheckpoint(log), EarlyStopping("val/loss")],
+    )
+    trainer.strategy.connect(ClassificationTask(MLP(4, 2), torch.optim.SGD, num_classes=2))
+    results = {}
+    for dispatch in (call._call_callback_hooks, call_defined_hooks):
+        for monitoring in (None, True, False):
+            log.clear()
+            dispatch(trainer, "on_validation_end", monitoring_callbacks=monitoring)
+            results.setdefault(monitoring, []).append(list(log))
+    for monitoring, (stock, fast) in results.items():
+        assert stock == fast, monitoring
+    assert results[True][0] == [("checkpoint_validation_end", 0)]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_no_host_sync_in_a_training_step_on_gpu():
+    task = ClassificationTask(MLP(30, 10, hidden_sizes=[64]), torch.optim.Adam, num_classes=10)
+    task = task.cuda()
+    task._net_fits = True  # the first forward pass is checked once, outside the timed steps
+    optimizer = torch.optim.Adam(task.parameters())
+    x, y = torch.randn(64, 30, device="cuda"), torch.randint(0, 10, (64,), device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            loss = task.training_step((x, y), 0)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(task.epoch_loss["train"].compute())
