@@ -92,7 +92,9 @@ class Recorder(L.Callback):
         self.records.append(("batch_start", batch_idx, pl_module._current_fx_name))
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
-        self.records.append(("before_optimizer_step", trainer.global_step, type(optimizer).__name__))
+        self.records.append(
+            ("before_optimizer_step", trainer.global_step, type(optimizer).__name__)
+        )
 
     def on_validation_end(self, trainer, pl_module):
         self.records.append(("validation_end", trainer.current_epoch))

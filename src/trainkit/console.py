@@ -11,6 +11,8 @@ IRRELEVANT_WARNINGS = (
     r"The number of training batches .* is smaller than the logging interval",
     # Our in-memory loader turns shuffling off itself under overfit_batches.
     r"You requested to overfit but enabled train dataloader shuffling",
+    # Epoch values come from torchmetrics, which sums their state across processes itself.
+    r"It is recommended to use `self.log\(.*sync_dist=True\)` when logging on epoch level",
     # A deprecation inside Lightning itself, not in user code.
     r".*isinstance\(treespec, LeafSpec\)",
 )

@@ -77,7 +77,8 @@ class LastCheckpoint(Checkpoint):
                 os.replace(partial, self.path)
         finally:
             self._epoch_start = False
-            partial.unlink(missing_ok=True)
+            if trainer.is_global_zero:  # the only process that writes files
+                partial.unlink(missing_ok=True)
         self.last_model_path = str(self.path)
         self._saved_step = trainer.global_step
 
@@ -103,6 +104,10 @@ class LastCheckpoint(Checkpoint):
         batch: Any,
         batch_idx: int,
     ) -> None:
+        # Under DDP the processes agree on a stop on logging steps only: agreeing is a collective
+        # call, which would cost a GPU a host sync every step.
+        if trainer.world_size > 1 and trainer.global_step % trainer.log_every_n_steps:
+            return
         if not self._stop_requested(trainer):
             return
         # After the epoch's last batch, stop once validation and the epoch's end have run;

@@ -9,7 +9,7 @@ import torch
 
 from trainkit.data.inmemory import InMemoryDataModule
 from trainkit.data.loader import BatchTransform
-from trainkit.data.sources import DOWNLOADED, ArrayData, load_source
+from trainkit.data.sources import DOWNLOADED, ArrayData, download_source, load_source
 from trainkit.data.transforms import random_shift
 from trainkit.errors import TrainkitError
 
@@ -33,6 +33,12 @@ class ImageDataModule(InMemoryDataModule):
         self.data_dir = data_dir
         self.in_channels, self.image_size = in_channels, image_size
         self.max_shift = max_shift
+
+    def prepare_data(self) -> None:
+        # Lightning runs this in one process per machine before any process loads the data,
+        # so DDP processes do not all download the same files.
+        if self.dataset in DOWNLOADED:
+            download_source(self.dataset, self.data_dir)
 
     def load(self) -> ArrayData:
         if self.dataset in DOWNLOADED:  # fetched into data_dir on first use

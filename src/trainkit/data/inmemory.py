@@ -126,13 +126,22 @@ class InMemoryDataModule(L.LightningDataModule):
             shuffle=not fixed,
             seed=self.seed,
             transform=None if fixed else self.train_transform(),
+            even=True,
+            **self.shard(),
         )
 
     def val_dataloader(self) -> TensorBatchLoader:
-        return TensorBatchLoader(*self.splits["val"], self.eval_batch_size)
+        return TensorBatchLoader(*self.splits["val"], self.eval_batch_size, **self.shard())
 
     def test_dataloader(self) -> TensorBatchLoader:
-        return TensorBatchLoader(*self.splits["test"], self.eval_batch_size)
+        return TensorBatchLoader(*self.splits["test"], self.eval_batch_size, **self.shard())
+
+    def shard(self) -> dict[str, int]:
+        """This process's place under DDP: each serves its own share of every split."""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size == 1:
+            return {}
+        return {"rank": trainer.global_rank, "world_size": trainer.world_size}
 
     def predict_dataloader(self) -> TensorBatchLoader:
         return self.test_dataloader()

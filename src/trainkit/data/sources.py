@@ -133,9 +133,25 @@ CIFAR10_CLASSES = [
 ]  # fmt: skip
 
 
-def _idx_set(title: str, url: str, md5s: tuple[str, ...], folder: Path, names: list) -> ArrayData:
-    files = [RemoteFile(n, url + n, m) for n, m in zip(IDX_NAMES, md5s, strict=True)]
-    x_train, y_train, x_test, y_test = (read_idx(p) for p in fetch(title, files, folder))
+def remote_files(name: str) -> tuple[str, list[RemoteFile], str]:
+    """What a downloaded data set fetches: its title, its files and its folder under data_dir."""
+    if name == "cifar10":
+        return "CIFAR-10", [RemoteFile("cifar-10-python.tar.gz", CIFAR10_URL, CIFAR10_MD5)], name
+    title, url, md5s = {
+        "mnist": ("MNIST", MNIST_URL, MNIST_MD5),
+        "fashion_mnist": ("Fashion-MNIST", FASHION_URL, FASHION_MD5),
+    }[name]
+    return title, [RemoteFile(n, url + n, m) for n, m in zip(IDX_NAMES, md5s, strict=True)], name
+
+
+def download_source(name: str, data_dir: str = "data") -> list[Path]:
+    """Fetch a downloaded data set's files into data_dir (kept ones are checked, not fetched)."""
+    title, files, folder = remote_files(name)
+    return fetch(title, files, Path(data_dir) / folder)
+
+
+def _idx_set(name: str, data_dir: str, names: list[str]) -> ArrayData:
+    x_train, y_train, x_test, y_test = (read_idx(p) for p in download_source(name, data_dir))
     return _with_official_test(x_train[:, None], y_train, x_test[:, None], y_test, names)
 
 
@@ -149,19 +165,17 @@ def _with_official_test(x_train, y_train, x_test, y_test, names: list[str]) -> A
 
 def load_mnist(data_dir: str = "data") -> ArrayData:
     """70 000 handwritten digits, 1x28x28, pixel values 0..255; the official 10 000 test."""
-    return _idx_set("MNIST", MNIST_URL, MNIST_MD5, Path(data_dir) / "mnist", list("0123456789"))
+    return _idx_set("mnist", data_dir, list("0123456789"))
 
 
 def load_fashion_mnist(data_dir: str = "data") -> ArrayData:
     """70 000 clothing images, 1x28x28, 10 classes; the official 10 000 test."""
-    folder = Path(data_dir) / "fashion_mnist"
-    return _idx_set("Fashion-MNIST", FASHION_URL, FASHION_MD5, folder, FASHION_CLASSES)
+    return _idx_set("fashion_mnist", data_dir, FASHION_CLASSES)
 
 
 def load_cifar10(data_dir: str = "data") -> ArrayData:
     """60 000 colour images, 3x32x32, 10 classes; the official 10 000 test."""
-    archive = RemoteFile("cifar-10-python.tar.gz", CIFAR10_URL, CIFAR10_MD5)
-    (path,) = fetch("CIFAR-10", [archive], Path(data_dir) / "cifar10")
+    (path,) = download_source("cifar10", data_dir)
     batches = read_cifar_archive(path, CIFAR10_BATCHES)
 
     def images(names: list[str]) -> tuple[np.ndarray, np.ndarray]:

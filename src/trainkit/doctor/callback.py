@@ -164,7 +164,10 @@ class TrainingDoctor(L.Callback):
         value = float(loss.detach().float().mean())  # a host sync, every n steps only
         if first:
             self.first_loss = value  # where training started, for check_diverging
-        if not math.isfinite(value):
+        bad = not math.isfinite(value)
+        if trainer.world_size > 1:  # every process stops together, or none does
+            bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
+        if bad:
             self._stop_non_finite(trainer, "train", value)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
