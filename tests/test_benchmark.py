@@ -21,7 +21,8 @@ def test_benchmark_runs_and_prints_every_row():
     names = [line.split("|")[1].strip() for line in table]
     for row in (
         "tiny MLP: Lightning barebones",
-        "tiny MLP: trainkit step (metrics, doctor)",
+        "tiny MLP: trainkit step",
+        "tiny MLP: trainkit step, every hook called",
         "batches: TensorBatchLoader",
         "SimpleCNN 1x8x8: trainkit step",
         "`python scripts/train.py --help`",

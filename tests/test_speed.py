@@ -177,3 +177,34 @@ def test_no_host_sync_in_a_training_step_on_gpu():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(task.epoch_loss["train"].compute())
+
+
+def test_channels_last_and_bf16_mixed_train_the_cnn():
+    from trainkit.nets import SimpleCNN
+
+    x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
+    losses = {}
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        task = ClassificationTask(
+            SimpleCNN(1, 8, 10), torch.optim.SGD, num_classes=10, channels_last=channels_last
+        )
+        if channels_last:
+            weight = next(p for p in task.net.parameters() if p.ndim == 4)
+            assert weight.is_contiguous(memory_format=torch.channels_last)
+        losses[channels_last] = task.training_step((x, y), 0)
+    assert torch.allclose(losses[False], losses[True], atol=1e-5)
+
+    trainer = L.Trainer(
+        accelerator="cpu",
+        precision="bf16-mixed",
+        fast_dev_run=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    task = ClassificationTask(
+        SimpleCNN(1, 8, 10), lambda p: torch.optim.SGD(p, lr=0.1), 10, channels_last=True
+    )
+    trainer.fit(task, TensorBatchLoader(x, y, 16), TensorBatchLoader(x, y, 16))
+    assert torch.isfinite(trainer.callback_metrics["val/loss"])

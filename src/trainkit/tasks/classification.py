@@ -32,6 +32,7 @@ class ClassificationTask(Task):
         monitor: str = "val/loss",
         class_weights: Sequence[float] | str | None = None,
         pos_weight: float | str | None = None,
+        channels_last: bool = False,
     ) -> None:
         if not isinstance(num_classes, int) or num_classes < 2:
             raise TrainkitError(
@@ -39,7 +40,7 @@ class ClassificationTask(Task):
                 "data.num_classes: set data.num_classes=C for your data set)."
             )
         self.num_classes = num_classes
-        super().__init__(net, optimizer, scheduler, monitor)
+        super().__init__(net, optimizer, scheduler, monitor, channels_last)
         self.class_weights_spec = class_weights
         self.pos_weight_spec = pos_weight
         weights = _weights_tensor(class_weights)
