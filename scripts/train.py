@@ -3,18 +3,20 @@
 import hydra
 from omegaconf import DictConfig
 
-from trainkit.cli import launch, run_or_explain
+from trainkit.cli import launch
 from trainkit.resolvers import register
 
 register()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float:
+    """Train; return `optimized_metric` of the run for a sweeper (Optuna) to read."""
     # Imported here so that `--help` and `--cfg job` answer without loading torch and Lightning.
     from trainkit.run import train
+    from trainkit.sweep import run_job
 
-    run_or_explain(train, cfg)
+    return run_job(train, cfg)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainkit.config_checks import check_config
 from trainkit.errors import TrainkitError
+from trainkit.sweep import sweep_target
 
 # Flags that make Hydra print or sweep instead of running one job.
 HANDS_OFF = {
@@ -43,6 +44,7 @@ def check_command_line(config_name: str, argv: Sequence[str], conf_dir: Path) ->
         cfg = compose_checked(config_name, overrides, conf_dir)
         if config_name == "train":
             check_config(cfg)
+            sweep_target(cfg)  # optimized_metric / optimized_mode agree
         check_files(cfg)
     except TrainkitError as error:
         print(f"Error: {error}", file=sys.stderr)
