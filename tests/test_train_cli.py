@@ -51,9 +51,12 @@ def test_experiment_trains_end_to_end(tmp_path, name):
 
 
 def test_help_and_cfg_answer_without_training(tmp_path):
-    help_result = run_script("train.py", "--help", cwd=tmp_path)
+    help_result = run_script("train.py", "+experiment=cnn", "--help", cwd=tmp_path)
     assert help_result.returncode == 0
-    assert "experiment" in help_result.stdout
+    lines = help_result.stdout.splitlines()
+    assert "experiment: binary, cnn, multiclass, regression" in lines
+    assert "trainer: ddp, ddp_cpu, default" in lines
+    assert "    _target_: trainkit.nets.SimpleCNN" in lines  # model.net, with the overrides
     cfg_result = run_script("train.py", "+experiment=cnn", "--cfg", "job", cwd=tmp_path)
     assert cfg_result.returncode == 0
     assert "SimpleCNN" in cfg_result.stdout

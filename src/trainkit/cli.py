@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -37,10 +38,16 @@ def run_or_explain(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
 def launch(config_name: str, main: Callable[[], Any], script: str) -> None:
     """What every script runs: check the command line (conf/ next to scripts/), then Hydra's
     `main`. Ctrl-C before a run takes over the signal exits 130 with one word, no traceback."""
+    from trainkit.help import help_text, wants_help
     from trainkit.preflight import check_command_line
 
+    conf_dir = Path(script).resolve().parents[1] / "conf"
     try:
-        check_command_line(config_name, sys.argv[1:], Path(script).resolve().parents[1] / "conf")
+        if wants_help(sys.argv[1:]):
+            with contextlib.suppress(Exception):  # a config that does not compose: Hydra says why
+                print(help_text(config_name, sys.argv[1:], conf_dir), end="")
+                sys.exit(0)
+        check_command_line(config_name, sys.argv[1:], conf_dir)
         sys.exit(main())
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
