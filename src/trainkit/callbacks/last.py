@@ -89,12 +89,12 @@ class LastCheckpoint(Checkpoint):
         STOP.deferring = True
         self._saved_step = trainer.global_step
 
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if self._rng_to_restore is not None:  # the first batch after a resume
+    def _restore_rng(self, *args: Any) -> None:
+        """`on_train_batch_start` of the first batch after a resume, and of no other batch."""
+        if self._rng_to_restore is not None:
             set_rng_state(self._rng_to_restore)
             self._rng_to_restore = None
+        del self.on_train_batch_start  # no per-step hook for the rest of the run
 
     def on_train_batch_end(
         self,
@@ -170,3 +170,5 @@ class LastCheckpoint(Checkpoint):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._rng_to_restore = state_dict.get("rng")
+        if self._rng_to_restore is not None:
+            self.on_train_batch_start = self._restore_rng

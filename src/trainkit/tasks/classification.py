@@ -106,7 +106,7 @@ class ClassificationTask(Task):
                 loss = F.binary_cross_entropy_with_logits(
                     logit, y.to(logit.dtype), pos_weight=self.pos_weight
                 )
-                return loss, len(y)
+                return loss, y.shape[0]
             w = weights[y]
             losses = F.binary_cross_entropy_with_logits(
                 logit, y.to(logit.dtype), pos_weight=self.pos_weight, reduction="none"
@@ -119,7 +119,7 @@ class ClassificationTask(Task):
             )
         # With class weights, torch's mean is already sum(w_y * l) / sum(w_y).
         loss = F.cross_entropy(out, y, weight=weights)
-        return loss, len(y) if weights is None else weights[y].sum()
+        return loss, y.shape[0] if weights is None else weights[y].sum()
 
     def probabilities(self, out: Tensor) -> Tensor:
         """Class probabilities (N, C) from logits."""

@@ -65,8 +65,10 @@ class ConfusionMetrics(Metric):
     def __init__(self, num_classes: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.num_classes = num_classes
-        shape = (num_classes, num_classes)
-        self.add_state("matrix", torch.zeros(shape, dtype=torch.long), dist_reduce_fx="sum")
+        # flat (target * C + prediction) counts; the matrix is this reshaped to (C, C)
+        self.add_state(
+            "counts", torch.zeros(num_classes**2, dtype=torch.long), dist_reduce_fx="sum"
+        )
         # Fed the already summed counts once per compute, so they must not sync again.
         kw: dict[str, Any] = {"validate_args": False, "sync_on_compute": False}
         if num_classes == 2:
@@ -90,15 +92,16 @@ class ConfusionMetrics(Metric):
         c = self.num_classes
         pairs = target * c + preds
         if pairs.is_cpu:
-            self.matrix.view(-1).add_(torch.bincount(pairs, minlength=c * c))
+            self.counts.add_(torch.bincount(pairs, minlength=c * c))
         else:  # bincount sizes its result from the data, which costs a GPU a host sync
-            self.matrix.view(-1).index_add_(0, pairs, torch.ones_like(pairs))
+            self.counts.index_add_(0, pairs, torch.ones_like(pairs))
 
     def compute(self) -> dict[str, Tensor]:
-        counts = self.matrix.reshape(-1)
+        counts = self.counts
         pairs = torch.arange(counts.numel(), device=counts.device)
         target = (pairs // self.num_classes).repeat_interleave(counts)
         preds = (pairs % self.num_classes).repeat_interleave(counts)
         self.scores.reset()
         self.scores.update(preds, target)
-        return {**self.scores.compute(), "confusion": self.matrix.clone()}
+        matrix = counts.reshape(self.num_classes, self.num_classes).clone()
+        return {**self.scores.compute(), "confusion": matrix}

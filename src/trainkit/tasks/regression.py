@@ -47,7 +47,7 @@ class RegressionTask(Task):
             )
         # Every sample has the same number of outputs, so the mean over all values is the mean
         # over samples of each sample's mean squared error.
-        return F.mse_loss(out, y), len(y)
+        return F.mse_loss(out, y), y.shape[0]
 
     def metric_inputs(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if self.target_mean is not None:  # back to the target's own units
