@@ -37,6 +37,9 @@ def test_loader_shards_cover_every_row_once_and_train_shards_are_even():
         assert len({len(loader) for loader in train}) == 1  # the same number of steps
         rows = torch.cat([torch.cat([b for _, b in loader]) for loader in train])
         assert len(rows) == world * math.ceil(45 / world) and set(rows.tolist()) == set(range(45))
+    # a split smaller than the padding: every process still gets its one step
+    tiny = [TensorBatchLoader(x[:3], y[:3], 4, rank=r, world_size=8, even=True) for r in range(8)]
+    assert [len(list(loader)) for loader in tiny] == [len(loader) for loader in tiny] == [1] * 8
 
 
 def test_two_process_run_reports_one_process_metrics(tmp_path):

@@ -208,3 +208,15 @@ def test_channels_last_and_bf16_mixed_train_the_cnn():
     )
     trainer.fit(task, TensorBatchLoader(x, y, 16), TensorBatchLoader(x, y, 16))
     assert torch.isfinite(trainer.callback_metrics["val/loss"])
+
+
+def test_meters_keep_exact_sums_under_half_precision_and_report_empty_epochs():
+    meter = LossMeter().to(torch.bfloat16)  # what Lightning's bf16-true does to the module
+    for _ in range(300):
+        meter.update(torch.tensor(0.5, dtype=torch.bfloat16), 64)
+    assert meter.total.dtype == torch.float64 and meter.compute() == 0.5
+    meter.reset()
+    assert meter.weight.dtype == torch.float64
+    with pytest.warns(UserWarning, match="called before the ``update``"):
+        empty = ConfusionMetrics(3).compute()
+    assert empty["acc"] == 0 and empty["confusion"].sum() == 0

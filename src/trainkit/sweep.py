@@ -92,9 +92,12 @@ def run_job(job: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> flo
         traceback.print_exc()
     try:
         return objective(summary, metric, mode, strict=multirun)
-    except TrainkitError as error:
+    except TrainkitError as error:  # a metric this job's task does not report
         print(f"Error: {error}", file=sys.stderr)
-        sys.exit(2)
+        if not multirun:
+            sys.exit(2)
+        # the other jobs (e.g. +experiment=binary,regression) may have it: rank this one last
+        return -math.inf if mode == "max" else math.inf
 
 
 @dataclass
@@ -243,7 +246,8 @@ def check_layout(config: DictConfig) -> None:
         return
     strategy = str(OmegaConf.select(config, "trainer.strategy", default="auto"))
     devices = OmegaConf.select(config, "trainer.devices", default=1)
-    if strategy in ("ddp", "ddp_find_unused_parameters_true") and devices not in (1, "1"):
+    # Any strategy but a spawning one ("auto" included) runs several devices that way.
+    if devices not in (1, "1") and "spawn" not in strategy and strategy != "ddp_notebook":
         raise TrainkitError(
             "A sweep of DDP runs needs hydra/launcher=slurm: on one machine Lightning starts the "
             "other devices' processes by running the command again, which would rerun the whole "
@@ -272,6 +276,12 @@ class SweepSetup(Callback):
             config.hydra.overrides.hydra = [*kept, f"hydra.sweep.dir={quote}{sweep_dir}{quote}"]
         HydraConfig.instance().set_config(config)
         try:
+            earlier = job_dirs(Path(sweep_dir)) if Path(sweep_dir).is_dir() else []
+            if earlier:  # their rows would mix into this sweep's summary
+                raise TrainkitError(
+                    f"hydra.sweep.dir={sweep_dir} already holds {len(earlier)} jobs of an earlier "
+                    "sweep; give this sweep a new directory (or leave hydra.sweep.dir unset)."
+                )
             check_layout(config)
             if "optimized_metric" in config:
                 sweep_target(config)

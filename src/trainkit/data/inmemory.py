@@ -131,17 +131,23 @@ class InMemoryDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> TensorBatchLoader:
-        return TensorBatchLoader(*self.splits["val"], self.eval_batch_size, **self.shard())
+        return TensorBatchLoader(*self.splits["val"], self.eval_batch_size, **self.shard("val"))
 
     def test_dataloader(self) -> TensorBatchLoader:
-        return TensorBatchLoader(*self.splits["test"], self.eval_batch_size, **self.shard())
+        return TensorBatchLoader(*self.splits["test"], self.eval_batch_size, **self.shard("test"))
 
-    def shard(self) -> dict[str, int]:
+    def shard(self, split: str = "train") -> dict[str, int]:
         """This process's place under DDP: each serves its own share of every split."""
         trainer = self.trainer
         if trainer is None or trainer.world_size == 1:
             return {}
-        return {"rank": trainer.global_rank, "world_size": trainer.world_size}
+        rows, world = len(self.splits[split][1]), trainer.world_size
+        if split != "train" and rows < world:  # a process with no rows cannot evaluate
+            raise TrainkitError(
+                f"The {split} split has {rows} rows, fewer than the {world} DDP processes; "
+                f"use fewer devices or a larger data.{split}_fraction."
+            )
+        return {"rank": trainer.global_rank, "world_size": world}
 
     def predict_dataloader(self) -> TensorBatchLoader:
         return self.test_dataloader()

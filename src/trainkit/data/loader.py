@@ -89,8 +89,9 @@ class TensorBatchLoader:
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
         if world == 1:
             return order
-        if self.even and n % world:
-            order = torch.cat([order, order[: world - n % world]])
+        if self.even and n % world:  # cyclically, as a split may be smaller than the padding
+            total = world * math.ceil(n / world)
+            order = order.repeat(math.ceil(total / n))[:total]
         if self.transform is not None:  # each process its own augmentation draws
             generator.manual_seed(generator.initial_seed() + 7_919 * (self.rank + 1))
         return order[self.rank :: world]

@@ -9,7 +9,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
-from torchmetrics import Metric
+from torchmetrics import Metric, MetricCollection
 
 from trainkit.errors import TrainkitError
 from trainkit.tasks.meters import LossMeter
@@ -147,31 +147,39 @@ class Task(L.LightningModule):
 
     # -- resume mid-epoch: the training epoch's running sums go into the checkpoint ------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["train_meters"] = {
-            f"{name}.{key}": value
-            for name, metric in self._train_meters()
-            for key, value in metric.metric_state.items()
-        }
+        # Every process saves; under DDP the file is rank 0's, so it holds the sums of all
+        # processes (torchmetrics' sync), and on resume only rank 0 takes them back.
+        meters = {}
+        for name, metric in self._train_meters():
+            with metric.sync_context(should_sync=self.trainer.world_size > 1):
+                for key, value in metric.metric_state.items():
+                    meters[f"{name}.{key}"] = value.clone() if isinstance(value, Tensor) else value
+        checkpoint["train_meters"] = meters
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("train_meters", {})
+        if self._trainer is not None and self.trainer.global_rank != 0:
+            return
         for name, metric in self._train_meters():
-            for key in metric.metric_state:
-                value = saved.get(f"{name}.{key}")
-                if value is None:
-                    continue
+            values = {key: saved.get(f"{name}.{key}") for key in metric.metric_state}
+            if any(v is None for v in values.values()):  # saved by another version: start over
+                continue
+            for key, value in values.items():
                 if isinstance(value, list):  # list states (e.g. concatenated predictions)
                     setattr(metric, key, [v.to(self.device) for v in value])
                 else:
                     setattr(metric, key, value.to(self.device))
-                metric._update_count = max(metric._update_count, 1)
+            metric._update_count = max(metric._update_count, 1)
 
     def _train_meters(self) -> list[tuple[str, Metric]]:
-        return [
-            (name, module)
-            for name, module in self.meters.named_modules()
-            if name.startswith("train") and isinstance(module, Metric)
-        ]
+        # the stage's own meters (a collection's members); metrics nested inside a meter (scores
+        # computed from its counts) hold nothing between epochs
+        found: list[tuple[str, Metric]] = []
+        for name, meter in self.meters.items():
+            if name.startswith("train"):
+                members = meter.items() if isinstance(meter, MetricCollection) else [("", meter)]
+                found += [(f"{name}.{key}" if key else name, m) for key, m in members]
+        return found
 
     # -- the trivial baseline, through the same loss and metric code ---------------------------
     @torch.no_grad()

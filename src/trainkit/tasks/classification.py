@@ -100,6 +100,8 @@ class ClassificationTask(Task):
                 f"{str(y.dtype).replace('torch.', '')} of shape {tuple(y.shape)}."
             )
         weights = self.class_weights
+        if weights is not None and weights.dtype != out.dtype:
+            weights = weights.to(out.dtype)
         if self._single_logit(out):
             logit = out.reshape(-1)
             if weights is None:

@@ -49,6 +49,15 @@ class LossMeter(Metric):
     def compute(self) -> Tensor:
         return (self.total / self.weight).float()
 
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> LossMeter:
+        # Module.to(dtype) (Lightning's bf16-true / 16-true) would turn the sums into 16-bit
+        # floats, which cannot even count past 256 samples: they stay float64.
+        super()._apply(fn, *args, **kwargs)
+        for name in ("total", "weight"):
+            setattr(self, name, getattr(self, name).to(SUM_DTYPE))
+            self._defaults[name] = self._defaults[name].to(SUM_DTYPE)
+        return self
+
 
 class ConfusionMetrics(Metric):
     """Accuracy, precision, recall and F1 of hard class predictions, and the confusion matrix.
@@ -98,10 +107,15 @@ class ConfusionMetrics(Metric):
 
     def compute(self) -> dict[str, Tensor]:
         counts = self.counts
+        matrix = counts.reshape(self.num_classes, self.num_classes).clone()
+        if not counts.any():  # nothing counted: every score 0, as torchmetrics reports it
+            return {
+                **{k: counts.new_zeros((), dtype=torch.float) for k in self.scores},
+                "confusion": matrix,
+            }
         pairs = torch.arange(counts.numel(), device=counts.device)
         target = (pairs // self.num_classes).repeat_interleave(counts)
         preds = (pairs % self.num_classes).repeat_interleave(counts)
         self.scores.reset()
         self.scores.update(preds, target)
-        matrix = counts.reshape(self.num_classes, self.num_classes).clone()
         return {**self.scores.compute(), "confusion": matrix}
