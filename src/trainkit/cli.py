@@ -11,6 +11,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from trainkit.errors import exit_with
+
 
 def run_or_explain(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Run `job(cfg)`; a TrainkitError prints one `Error: ...` line and exits 2, an interrupt
@@ -31,8 +33,7 @@ def run_or_explain(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
         error = user_error(exc)
         if error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"Error: {error}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(error)
 
 
 def launch(config_name: str, main: Callable[[], Any], script: str) -> None:

@@ -17,12 +17,18 @@ def wants_help(argv: list[str]) -> bool:
     return bool(flags) and all(f in HELP_FLAGS for f in flags)
 
 
+def group_options(conf_dir: Path, group: str) -> list[str]:
+    """The options of a config group (conf/GROUP/*.yaml), sorted; none for a missing group."""
+    folder = conf_dir / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
 def config_groups(conf_dir: Path) -> dict[str, list[str]]:
     """Every config group under conf/ (Hydra's own excepted) and its options."""
     groups = {}
     for folder in sorted(p for p in conf_dir.rglob("*") if p.is_dir()):
         group = folder.relative_to(conf_dir).as_posix()
-        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        options = group_options(conf_dir, group)
         if options and group.split("/")[0] != "hydra":
             groups[group] = options
     return groups

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import difflib
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit.config_checks import check_config
-from trainkit.errors import TrainkitError
+from trainkit.errors import TrainkitError, exit_with
+from trainkit.help import group_options
 from trainkit.sweep import sweep_target
 
 # Flags that make Hydra print or sweep instead of running one job.
@@ -47,8 +47,7 @@ def check_command_line(config_name: str, argv: Sequence[str], conf_dir: Path) ->
             sweep_target(cfg)  # optimized_metric / optimized_mode agree
         check_files(cfg)
     except TrainkitError as error:
-        print(f"Error: {error}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(error)
 
 
 def check_files(cfg: DictConfig) -> None:
@@ -108,16 +107,11 @@ def _first_lines(text: str, n: int = 2) -> str:
     return " ".join(line.strip() for line in text.strip().splitlines()[:n])
 
 
-def _options(conf_dir: Path, group: str) -> list[str]:
-    folder = conf_dir / group
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
-
-
 def _check_experiment_override(overrides: list[str], conf_dir: Path) -> None:
     for override in overrides:
         if override.startswith("experiment="):
             name = override.split("=", 1)[1]
-            if name in _options(conf_dir, "experiment"):
+            if name in group_options(conf_dir, "experiment"):
                 raise TrainkitError(
                     f"Write +experiment={name} (with the plus): experiment={name} would only "
                     "rename the run and train the default model on the default data."
@@ -127,7 +121,7 @@ def _check_experiment_override(overrides: list[str], conf_dir: Path) -> None:
 def _unknown_option(exc: Exception, conf_dir: Path) -> TrainkitError:
     missing = str(getattr(exc, "missing_cfg_file", "") or "")
     group, _, name = missing.rpartition("/")
-    options = list(getattr(exc, "options", None) or _options(conf_dir, group))
+    options = list(getattr(exc, "options", None) or group_options(conf_dir, group))
     if not group or not options:
         return TrainkitError(_first_lines(str(exc)))
     close = difflib.get_close_matches(name, options, n=1)

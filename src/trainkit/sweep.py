@@ -20,7 +20,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from trainkit.errors import TrainkitError
+from trainkit.errors import TrainkitError, exit_with
 
 SUMMARY_NAME = "sweep_summary"
 # Metric names whose better direction is known, so a sweep that ranks them backwards is refused.
@@ -46,13 +46,18 @@ def sweep_target(cfg: DictConfig) -> tuple[str, str]:
     return metric, mode
 
 
+def worst_value(mode: str) -> float:
+    """What every real result beats: +inf when minimising, -inf when maximising."""
+    return -math.inf if mode == "max" else math.inf
+
+
 def objective(summary: dict[str, Any] | None, metric: str, mode: str, strict: bool) -> float:
     """The optimised metric of a run, or the worst value when the run did not complete or the
     metric is not finite (Optuna 2.x ranks +-inf last; a NaN would fail the trial).
 
     `strict`: a completed run without the metric at all means a misspelt optimized_metric.
     """
-    worst = -math.inf if mode == "max" else math.inf  # what every real result beats
+    worst = worst_value(mode)
     if summary is None or summary.get("status") != "completed":
         return worst
     metrics = summary.get("metrics") or {}
@@ -93,11 +98,11 @@ def run_job(job: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> flo
     try:
         return objective(summary, metric, mode, strict=multirun)
     except TrainkitError as error:  # a metric this job's task does not report
-        print(f"Error: {error}", file=sys.stderr)
         if not multirun:
-            sys.exit(2)
+            exit_with(error)
+        print(f"Error: {error}", file=sys.stderr)
         # the other jobs (e.g. +experiment=binary,regression) may have it: rank this one last
-        return -math.inf if mode == "max" else math.inf
+        return worst_value(mode)
 
 
 @dataclass
@@ -286,8 +291,7 @@ class SweepSetup(Callback):
             if "optimized_metric" in config:
                 sweep_target(config)
         except TrainkitError as error:
-            print(f"Error: {error}", file=sys.stderr)
-            sys.exit(2)
+            exit_with(error)
 
 
 class SweepSummary(Callback):

@@ -19,13 +19,12 @@ PROGRESS_BAR_KEYS = {"loss", "acc", "r2"}
 
 
 class Task(L.LightningModule):
-    """Wraps a plain `net`; subclasses define the loss per sample and the metrics.
+    """Wraps a plain `net`; subclasses define the batch loss and the metrics.
 
     Every epoch-level loss is sum(w_i * l_i) / sum(w_i) over the whole split (w_i = 1 unless
     class weights are set), summed from each batch's loss times its weight: the same number
-    whatever the batch size. Metrics are torchmetrics
-    objects updated every step and computed once at the end of the epoch; a step costs them a
-    few tensor ops and no host sync.
+    whatever the batch size. Metrics are torchmetrics objects updated every step and computed
+    once at the end of the epoch; a step costs them a few tensor ops and no host sync.
     """
 
     def __init__(

@@ -113,7 +113,8 @@ class ClassificationTask(Task):
             losses = F.binary_cross_entropy_with_logits(
                 logit, y.to(logit.dtype), pos_weight=self.pos_weight, reduction="none"
             )
-            return (losses * w).sum() / w.sum(), w.sum()
+            total = w.sum()
+            return (losses * w).sum() / total, total
         if self.pos_weight is not None:
             raise TrainkitError(
                 "model.pos_weight applies to a single-logit binary net, but this net returns "
