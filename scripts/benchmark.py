@@ -2,6 +2,7 @@
 
     python scripts/benchmark.py            # the table in benchmarks/README.md
     python scripts/benchmark.py --tiny     # seconds, to check that it runs
+    python scripts/benchmark.py --gpu      # the GPU table (a CUDA GPU)
 
 Every row is measured in this one run, on the same data, model and seed. A step's time is the
 median gap between consecutive batch starts (so epoch ends, validation and start-up are left
@@ -69,22 +70,38 @@ class Synthetic(InMemoryDataModule):
         return ArrayData(x.numpy(), y.numpy(), classification=True)
 
 
-def hand_loop(net: nn.Module, x, y, batch: int, steps: int, warmup: int) -> float:
-    """Plain PyTorch: shuffle by randperm, index, forward, loss, backward, step."""
+def hand_loop(
+    net: nn.Module,
+    x,
+    y,
+    batch: int,
+    steps: int,
+    warmup: int,
+    device: str = "cpu",
+    bf16: bool = False,
+    channels_last: bool = False,
+) -> float:
+    """Plain PyTorch: shuffle by randperm, index, (copy to the device,) forward, loss, backward,
+    step. Timed like the Lightning rows: the median gap between consecutive step starts."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(device, memory_format=fmt)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    times, done = [], 0
-    while done < steps + warmup:
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
+    stamps: list[float] = []
+    while len(stamps) < steps + warmup + 1:
         order = torch.randperm(len(x))
         for start in range(0, len(x), batch):
-            t = time.perf_counter()
+            stamps.append(time.perf_counter())
             idx = order[start : start + batch]
-            loss = F.cross_entropy(net(x[idx]), y[idx])
+            xb = x[idx].to(device, non_blocking=True).contiguous(memory_format=fmt)
+            yb = y[idx].to(device, non_blocking=True)
+            with autocast:
+                loss = F.cross_entropy(net(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            times.append(time.perf_counter() - t)
-            done += 1
-    return 1000 * statistics.median(times[warmup:])
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    return 1000 * statistics.median(gaps[warmup:])
 
 
 class Bare(L.LightningModule):
@@ -109,10 +126,22 @@ def quietly(fit: Callable[[], Any]) -> None:
         fit()
 
 
-def barebones_ms(net: nn.Module, loader: TensorBatchLoader, epochs: int, warmup: int) -> float:
+def barebones_ms(
+    net: nn.Module,
+    loader: TensorBatchLoader,
+    epochs: int,
+    warmup: int,
+    accelerator: str = "cpu",
+    precision: str = "32-true",
+) -> float:
     clock = StepClock(warmup)
     trainer = L.Trainer(
-        max_epochs=epochs, accelerator="cpu", devices=1, barebones=True, callbacks=[clock]
+        max_epochs=epochs,
+        accelerator=accelerator,
+        devices=1,
+        precision=precision,
+        barebones=True,
+        callbacks=[clock],
     )
     quietly(lambda: trainer.fit(Bare(net), train_dataloaders=loader))
     return clock.ms()
@@ -121,7 +150,9 @@ def barebones_ms(net: nn.Module, loader: TensorBatchLoader, epochs: int, warmup:
 NO_BAR = ["callbacks.progress_bar=null", "+trainer.enable_progress_bar=false"]
 
 
-def trainkit_config(experiment: str, out: Path, overrides: list[str]) -> DictConfig:
+def trainkit_config(
+    experiment: str, out: Path, overrides: list[str], accelerator: str = "cpu"
+) -> DictConfig:
     """The config `python scripts/train.py +experiment=NAME ...` would run, writing into `out`."""
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return compose(
@@ -130,7 +161,7 @@ def trainkit_config(experiment: str, out: Path, overrides: list[str]) -> DictCon
                 f"+experiment={experiment}",
                 f"paths.root_dir={out}",
                 f"paths.output_dir={out}",
-                "trainer.accelerator=cpu",
+                f"trainer.accelerator={accelerator}",
                 "test=false",
                 "model.net.dropout=0.0",  # the same net as the other loops
                 "model.optimizer.lr=0.001",
@@ -178,16 +209,20 @@ def help_seconds(repeats: int) -> float:
     return best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tiny", action="store_true", help="a few steps only, to check it runs")
-    args = parser.parse_args()
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    batch, epochs, warmup = 64, (2 if args.tiny else 6), (5 if args.tiny else 50)
-    n = batch * (20 if args.tiny else 250)
-    out = Path(tempfile.mkdtemp(prefix="trainkit-benchmark-"))
-    rows: list[tuple[str, float, str]] = []
+Row = tuple[str, float, str]
+
+
+def print_table(rows: list[Row]) -> None:
+    print("\n| what | ms/step | ratio |\n|---|---:|---|")
+    for name, ms, ratio in rows:
+        print(f"| {name} | {'' if ms != ms else f'{ms:.3f}'} | {ratio} |")
+
+
+def cpu_table(out: Path, tiny: bool) -> None:
+    """The 2-core table: tiny MLP, batch iterators, SimpleCNN on 8x8 digits, --help."""
+    batch, epochs, warmup = 64, (2 if tiny else 6), (5 if tiny else 50)
+    n = batch * (20 if tiny else 250)
+    rows: list[Row] = []
 
     def compare(label: str, experiment: str, shape: tuple[int, ...], classes: int, data: list):
         common = [f"trainer.max_epochs={epochs}", *data]
@@ -226,7 +261,7 @@ def main() -> None:
         ),
     ]
 
-    rounds = 3 if args.tiny else 20
+    rounds = 3 if tiny else 20
     m = len(x)
     raw = iterate_ms(lambda: ((x[i], y[i]) for i in torch.randperm(m).split(batch)), rounds)
     ours_iter = iterate_ms(lambda: iter(TensorBatchLoader(x, y, batch, shuffle=True)), rounds)
@@ -245,14 +280,106 @@ def main() -> None:
         ("SimpleCNN 1x8x8: trainkit step", ours, f"{ours / hand:.2f} x hand"),
     ]
 
-    seconds = help_seconds(1 if args.tiny else 5)
-    shutil.rmtree(out, ignore_errors=True)
+    seconds = help_seconds(1 if tiny else 5)
     print(f"device: cpu, {torch.get_num_threads()} threads; torch {torch.__version__}, "
           f"lightning {L.__version__}; batch {batch}, {len(x)} training samples")  # fmt: skip
-    print("\n| what | ms/step | ratio |\n|---|---:|---|")
-    for name, ms, ratio in rows:
-        print(f"| {name} | {'' if ms != ms else f'{ms:.3f}'} | {ratio} |")
+    print_table(rows)
     print(f"| `python scripts/train.py --help` | {1000 * seconds:.0f} ms wall | |")
+
+
+# SimpleCNN on CIFAR-10-shaped images: (precision, channels_last) variants of the same run.
+GPU_VARIANTS = {
+    "fp32": ("32-true", False),
+    "channels_last": ("32-true", True),
+    "bf16-mixed": ("bf16-mixed", False),
+    "bf16-mixed + channels_last": ("bf16-mixed", True),
+}
+
+
+def gpu_table(out: Path, tiny: bool) -> None:
+    """The GPU table: the tiny MLP (launch-bound), and SimpleCNN on 3x32x32 at batch 256 in
+    fp32, channels_last and bf16-mixed (and at batch 2048 in fp32 and bf16 + channels_last),
+    each against a hand-written loop doing the same."""
+    epochs, warmup = (2 if tiny else 5), (5 if tiny else 50)
+    rows: list[Row] = []
+
+    def data(n: int, shape: tuple[int, ...], classes: int, batch: int):
+        synthetic = lambda: Synthetic(n, shape, classes, batch)  # noqa: E731
+        datamodule = synthetic()
+        datamodule.setup()
+        x, y = datamodule.splits["train"]
+        return synthetic, x, y, epochs * len(x) // batch - warmup
+
+    batch = 64
+    mlp_overrides = [f"trainer.max_epochs={epochs}", "data.num_features=30", "data.num_classes=2"]
+    cfg = trainkit_config("multiclass", out / "mlp", [*mlp_overrides, *NO_BAR], "gpu")
+    synthetic, x, y, steps = data(batch * (20 if tiny else 250), (30,), 2, batch)
+    fresh = lambda: instantiate(cfg.model.net)  # noqa: E731
+    hand = hand_loop(fresh(), x, y, batch, steps, warmup, "cuda")
+    loader = TensorBatchLoader(x, y, batch, shuffle=True, seed=0)
+    bare = barebones_ms(fresh(), loader, epochs, warmup, "gpu")
+    ours = trainkit_ms(cfg, synthetic(), warmup)
+    rows += [
+        ("tiny MLP: hand-written loop", hand, "1.00"),
+        ("tiny MLP: Lightning barebones", bare, f"{bare / hand:.2f} x hand"),
+        ("tiny MLP: trainkit step", ours, f"{ours / bare:.2f} x barebones"),
+        ("", float("nan"), f"{ours / hand:.2f} x hand"),
+    ]
+
+    def cnn(batch: int, variants: list[str]) -> None:
+        shape = (3, 32, 32)
+        synthetic, x, y, steps = data(batch * (10 if tiny else 40), shape, 10, batch)
+        cnn = ["model.net.in_channels=3", "model.net.image_size=32", "data.num_classes=10"]
+        fp32_hand = None
+        for label in variants:
+            precision, channels_last = GPU_VARIANTS[label]
+            overrides = [
+                f"trainer.max_epochs={epochs}",
+                f"trainer.precision={precision}",
+                f"model.channels_last={str(channels_last).lower()}",
+                *cnn,
+                *NO_BAR,
+            ]
+            cfg = trainkit_config("cnn", out / f"cnn-{len(rows)}", overrides, "gpu")
+            bf16 = precision == "bf16-mixed"
+            net = instantiate(cfg.model.net)
+            hand = hand_loop(net, x, y, batch, steps, warmup, "cuda", bf16, channels_last)
+            ours = trainkit_ms(cfg, synthetic(), warmup)
+            fp32_hand = fp32_hand or hand
+            what = f"SimpleCNN 3x32x32 batch {batch}, {label}"
+            rows.append((f"{what}: hand-written loop", hand, f"{hand / fp32_hand:.2f} x fp32 hand"))
+            if not channels_last:  # Bare has no channels_last
+                loader = TensorBatchLoader(x, y, batch, shuffle=True, seed=0)
+                net = instantiate(cfg.model.net)
+                bare = barebones_ms(net, loader, epochs, warmup, "gpu", precision)
+                rows.append((f"{what}: Lightning barebones", bare, f"{bare / hand:.2f} x hand"))
+            rows.append((f"{what}: trainkit step", ours, f"{ours / hand:.2f} x hand"))
+
+    cnn(256, list(GPU_VARIANTS))
+    cnn(2048, ["fp32", "bf16-mixed + channels_last"])
+
+    name = torch.cuda.get_device_name()
+    print(f"device: {name}; torch {torch.__version__}, lightning {L.__version__}; "
+          f"MLP batch 64, CNN 32 training batches per epoch")  # fmt: skip
+    print_table(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="a few steps only, to check it runs")
+    parser.add_argument(
+        "--gpu", action="store_true", help="the GPU table (SimpleCNN in fp32, bf16, channels_last)"
+    )
+    args = parser.parse_args()
+    if args.gpu and not torch.cuda.is_available():
+        parser.error("--gpu needs a CUDA GPU, and torch sees none (torch.cuda.is_available())")
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    out = Path(tempfile.mkdtemp(prefix="trainkit-benchmark-"))
+    try:
+        (gpu_table if args.gpu else cpu_table)(out, args.tiny)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ that changes nothing but the cost, and no host sync per step on a GPU."""
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import pytest
 import torch
@@ -159,24 +161,53 @@ def test_monitoring_callbacks_are_picked_as_lightning_picks_them():
     assert results[True][0] == [("checkpoint_validation_end", 0)]
 
 
+GPU_RUNS = {
+    "multiclass": [],
+    "multiclass, balanced class weights": ["model.class_weights=balanced"],
+    "binary, balanced pos_weight": ["+experiment=binary", "model.pos_weight=balanced"],
+    "cnn, bf16-mixed, channels_last": [
+        "+experiment=cnn",
+        "trainer.precision=bf16-mixed",
+        "model.channels_last=true",
+    ],
+}
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_no_host_sync_in_a_training_step_on_gpu():
-    task = ClassificationTask(MLP(30, 10, hidden_sizes=[64]), torch.optim.Adam, num_classes=10)
-    task = task.cuda()
-    task._net_fits = True  # the first forward pass is checked once, outside the timed steps
-    optimizer = torch.optim.Adam(task.parameters())
-    x, y = torch.randn(64, 30, device="cuda"), torch.randint(0, 10, (64,), device="cuda")
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        for _ in range(3):
-            loss = task.training_step((x, y), 0)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    assert torch.isfinite(task.epoch_loss["train"].compute())
+@pytest.mark.parametrize("name", GPU_RUNS)
+def test_no_host_sync_in_a_training_step_on_gpu(tmp_path, name):
+    """A whole Lightning training step of a real run (task, metrics, every default callback,
+    TensorBoard) makes no host sync unless it is a logging step."""
+    from conftest import compose_train
+
+    from trainkit.run import build
+
+    overrides = GPU_RUNS[name]
+    if not any(o.startswith("+experiment=") for o in overrides):
+        overrides = ["+experiment=multiclass", *overrides]
+    cfg = compose_train(
+        tmp_path / "run",
+        [*overrides, "trainer.accelerator=gpu", "trainer.max_epochs=3", "data.batch_size=8"],
+    )
+    datamodule, model, trainer, _ = build(cfg)
+    loop = trainer.fit_loop.epoch_loop
+    advance, checked = loop.advance, []
+
+    def advance_without_syncs(data_fetcher):
+        if trainer._logger_connector.should_update_logs:  # this step logs: syncs allowed
+            return advance(data_fetcher)
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            advance(data_fetcher)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        checked.append(loop._batches_that_stepped)
+
+    loop.advance = advance_without_syncs
+    with defined_hooks_only(cfg.fast_callback_hooks):
+        trainer.fit(model, datamodule=datamodule)
+    assert len(checked) >= 20, checked
+    assert trainer.current_epoch == 3 and math.isfinite(trainer.callback_metrics["val/loss"])
 
 
 def test_channels_last_and_bf16_mixed_train_the_cnn():

@@ -29,7 +29,8 @@ class TrainingDoctor(L.Callback):
     """Inspects the data before training, watches losses, outputs and gradients, reports findings.
 
     It costs next to nothing per step: gradient norms are measured every `every_n_steps` steps
-    and kept on the device; everything else is read at epoch ends.
+    and kept on the device, the loss is checked for NaN/Inf on the steps Lightning logs
+    (`trainer.log_every_n_steps`), and everything else is read at epoch ends.
     """
 
     def __init__(
@@ -68,7 +69,8 @@ class TrainingDoctor(L.Callback):
         self._pending: list[tuple[int, Tensor]] = []
         self._grad_max: Tensor | None = None
         self.initial_lr = float("nan")
-        self.first_loss: float | None = None
+        self._first_loss: Tensor | None = None
+        self.first_loss = None
         self.stopped_non_finite = False
         self._inspected = False
         self._targets: dict[str, Tensor] = {}
@@ -155,20 +157,33 @@ class TrainingDoctor(L.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        first = self.first_loss is None
-        if trainer.global_step % self.every_n_steps and not first:
-            return
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if not isinstance(loss, Tensor):
             return
-        value = float(loss.detach().float().mean())  # a host sync, every n steps only
-        if first:
-            self.first_loss = value  # where training started, for check_diverging
+        if self._first_loss is None and self._first_loss_value is None:
+            # where training started, for check_diverging; kept on the device until needed
+            self._first_loss = loss.detach().float().mean().clone()
+        # The loss is read on the host only on the steps Lightning logs, as its own callbacks
+        # do: every other step makes no host sync, so a GPU never waits for the CPU.
+        if not trainer._logger_connector.should_update_logs:
+            return
+        value = float(loss.detach().float().mean())
         bad = not math.isfinite(value)
         if trainer.world_size > 1:  # every process stops together, or none does
             bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
         if bad:
             self._stop_non_finite(trainer, "train", value)
+
+    @property
+    def first_loss(self) -> float | None:
+        """The first training step's loss (None before it)."""
+        if self._first_loss is not None:  # one host read, after the steps that must not sync
+            self._first_loss_value, self._first_loss = float(self._first_loss), None
+        return self._first_loss_value
+
+    @first_loss.setter
+    def first_loss(self, value: float | None) -> None:
+        self._first_loss_value, self._first_loss = value, None
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch > 0:

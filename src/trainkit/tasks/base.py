@@ -184,8 +184,10 @@ class Task(L.LightningModule):
     @torch.no_grad()
     def baseline_metrics(self, train_targets: Tensor, targets: Tensor, stage: str) -> dict:
         """Loss and metrics of the trivial predictor (majority class / train mean)."""
-        out = self.constant_output(train_targets, len(targets))
-        metrics = self.build_metrics()
+        # on the task's device, where its loss weights are (the labels come from the CPU)
+        out = self.constant_output(train_targets, len(targets)).to(self.device)
+        targets = targets.to(self.device)
+        metrics = self.build_metrics().to(self.device)
         metrics.update(*self.metric_inputs(out, targets))
         values = {f"{stage}/loss": self.batch_loss(out, targets)[0]}
         values.update({f"{stage}/{k}": v for k, v in metrics.compute().items()})
