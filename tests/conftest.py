@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,6 +18,9 @@ TESTS = REPO / "tests"
 EXPERIMENTS = ("regression", "binary", "multiclass", "cnn")
 # Small and quiet: no progress bar, no model summary table.
 QUIET = ["callbacks.progress_bar=null", "trainer.enable_model_summary=false"]
+# Bit-equal reruns and resumes: the CPU is deterministic as it is; on a GPU, cuDNN and atomic
+# adds are not, unless Lightning's deterministic mode is on.
+REPRODUCIBLE = ["trainer.deterministic=true"] if torch.cuda.is_available() else []
 
 
 def compose_train(run_dir: Path, overrides: list[str]):

@@ -14,6 +14,7 @@ import torch
 from conftest import (
     QUIET,
     REPO,
+    REPRODUCIBLE,
     compose_train,
     read_summary,
     run_script,
@@ -21,7 +22,7 @@ from conftest import (
     script_env,
 )
 
-CNN = ["+experiment=cnn", "trainer.max_epochs=3", *QUIET]
+CNN = ["+experiment=cnn", "trainer.max_epochs=3", *QUIET, *REPRODUCIBLE]
 # digits: 1078 training images at batch 64 -> 17 batches per epoch
 BATCHES_PER_EPOCH = 17
 
@@ -151,7 +152,7 @@ def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path):
     from trainkit.run import train
 
     def metrics(name: str, *extra: str) -> dict:
-        overrides = ["+experiment=cnn", "trainer.max_epochs=2", *extra]
+        overrides = ["+experiment=cnn", "trainer.max_epochs=2", *REPRODUCIBLE, *extra]
         return train(compose_train(tmp_path / name, overrides))["metrics"]
 
     first = metrics("first")
