@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from trainkit.config_checks import check_config
 from trainkit.errors import TrainkitError, exit_with
@@ -57,7 +58,10 @@ def check_files(cfg: DictConfig) -> None:
         from trainkit.checkpoints import check_checkpoint_file  # imports torch: only now
 
         check_checkpoint_file(Path(ckpt).expanduser())
-    data_path = OmegaConf.select(cfg, "data.path", default=None, throw_on_missing=False)
+    try:
+        data_path = OmegaConf.select(cfg, "data.path", default=None, throw_on_missing=False)
+    except InterpolationResolutionError:  # e.g. ${paths.data_dir}: known once Hydra runs
+        return  # the data module checks the file then
     missing = isinstance(data_path, str) and not Path(data_path).expanduser().is_file()
     if missing and data_path != "???":
         raise TrainkitError(
