@@ -14,6 +14,26 @@ def test_simple_cnn_adapts_to_image_shape(channels, size):
     assert net(torch.randn(5, channels, size, size)).shape == (5, 10)
 
 
+@pytest.mark.parametrize(
+    ("data", "shape"),
+    [
+        ("digits", (1, 8, 8)),
+        ("mnist", (1, 28, 28)),
+        ("fashion_mnist", (1, 28, 28)),
+        ("cifar10", (3, 32, 32)),
+    ],
+)
+def test_cnn_experiment_fits_each_image_data_set_through_data_alone(tmp_path, data, shape):
+    """`+experiment=cnn data=NAME`: the net's sizes follow the data config, nothing else."""
+    from conftest import compose_train
+    from hydra.utils import instantiate
+
+    cfg = compose_train(tmp_path / "run", ["+experiment=cnn", f"data={data}"])
+    assert (cfg.data.in_channels, cfg.data.image_size, cfg.data.image_size) == shape
+    net = instantiate(cfg.model.net)
+    assert net(torch.randn(3, *shape)).shape == (3, 10)
+
+
 def test_simple_cnn_refuses_images_too_small_for_its_pooling():
     with pytest.raises(ValueError, match="at least 8 pixels"):
         SimpleCNN(in_channels=1, image_size=4, num_classes=10, channels=[8, 8, 8])
