@@ -32,5 +32,5 @@ clean:  ## remove runs (logs/, outputs/, multirun/) and caches; keeps data/
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache notebooks/.ipynb_checkpoints
 	find src tests scripts -type d -name __pycache__ -prune -exec rm -rf {} +
 
-clean-data:  ## remove downloaded data sets (data/)
+clean-data:  ## remove data/: the downloaded data sets and any file of yours there
 	rm -rf data

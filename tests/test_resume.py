@@ -176,3 +176,16 @@ def test_two_runs_started_together_get_their_own_directories(tmp_path):
     runs = sorted((tmp_path / "regression" / "runs").iterdir())
     assert len(runs) == 2
     assert all((run / "summary.json").is_file() for run in runs)
+
+
+def test_a_resume_keeps_the_patience_given_now(tmp_path):
+    """Extending a run that early stopping ended: the new patience counts, the old count stays."""
+    from hydra.utils import instantiate
+
+    cfg = compose_train(tmp_path / "run", ["+experiment=binary"])
+    saved = instantiate(cfg.callbacks.early_stopping)  # the run that stopped at epoch 46
+    saved.wait_count, saved.stopped_epoch = saved.patience, 46
+    resumed = instantiate(cfg.callbacks.early_stopping, patience=30)
+    resumed.load_state_dict(saved.state_dict())
+    assert (resumed.patience, resumed.wait_count, resumed.stopped_epoch) == (30, 12, 0)
+    assert resumed.best_score == saved.best_score
