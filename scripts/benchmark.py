@@ -70,6 +70,15 @@ class Synthetic(InMemoryDataModule):
         return ArrayData(x.numpy(), y.numpy(), classification=True)
 
 
+def synthetic_split(n: int, shape: tuple[int, ...], classes: int, batch: int):
+    """A maker of fresh Synthetic data modules, and the training split's tensors."""
+    synthetic = lambda: Synthetic(n, shape, classes, batch)  # noqa: E731
+    datamodule = synthetic()
+    datamodule.setup()
+    x, y = datamodule.splits["train"]
+    return synthetic, x, y
+
+
 def hand_loop(
     net: nn.Module,
     x,
@@ -232,10 +241,7 @@ def cpu_table(out: Path, tiny: bool) -> None:
             experiment, out / f"{label}-stock", [*common, *NO_BAR, "fast_callback_hooks=false"]
         )
         fresh = lambda: instantiate(cfg.model.net)  # noqa: E731 - the same net, new weights
-        synthetic = lambda: Synthetic(n, shape, classes, batch)  # noqa: E731
-        datamodule = synthetic()
-        datamodule.setup()
-        x, y = datamodule.splits["train"]
+        synthetic, x, y = synthetic_split(n, shape, classes, batch)
         steps = epochs * len(x) // batch - warmup
         hand = hand_loop(fresh(), x, y, batch, steps, warmup)
         loader = TensorBatchLoader(x, y, batch, shuffle=True, seed=0)
@@ -304,10 +310,7 @@ def gpu_table(out: Path, tiny: bool) -> None:
     rows: list[Row] = []
 
     def data(n: int, shape: tuple[int, ...], classes: int, batch: int):
-        synthetic = lambda: Synthetic(n, shape, classes, batch)  # noqa: E731
-        datamodule = synthetic()
-        datamodule.setup()
-        x, y = datamodule.splits["train"]
+        synthetic, x, y = synthetic_split(n, shape, classes, batch)
         return synthetic, x, y, epochs * len(x) // batch - warmup
 
     batch = 64
@@ -329,7 +332,7 @@ def gpu_table(out: Path, tiny: bool) -> None:
     def cnn(batch: int, variants: list[str]) -> None:
         shape = (3, 32, 32)
         synthetic, x, y, steps = data(batch * (10 if tiny else 40), shape, 10, batch)
-        cnn = ["model.net.in_channels=3", "model.net.image_size=32", "data.num_classes=10"]
+        sizes = ["model.net.in_channels=3", "model.net.image_size=32", "data.num_classes=10"]
         fp32_hand = None
         for label in variants:
             precision, channels_last = GPU_VARIANTS[label]
@@ -337,7 +340,7 @@ def gpu_table(out: Path, tiny: bool) -> None:
                 f"trainer.max_epochs={epochs}",
                 f"trainer.precision={precision}",
                 f"model.channels_last={str(channels_last).lower()}",
-                *cnn,
+                *sizes,
                 *NO_BAR,
             ]
             cfg = trainkit_config("cnn", out / f"cnn-{len(rows)}", overrides, "gpu")
