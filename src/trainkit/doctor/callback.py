@@ -69,8 +69,8 @@ class TrainingDoctor(L.Callback):
         self._pending: list[tuple[int, Tensor]] = []
         self._grad_max: Tensor | None = None
         self.initial_lr = float("nan")
-        self._first_loss: Tensor | None = None
-        self.first_loss = None
+        # the first step's loss: a device tensor until first read, then a float
+        self._first_loss: Tensor | float | None = None
         self.stopped_non_finite = False
         self._inspected = False
         self._targets: dict[str, Tensor] = {}
@@ -160,8 +160,7 @@ class TrainingDoctor(L.Callback):
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if not isinstance(loss, Tensor):
             return
-        if self._first_loss is None and self._first_loss_value is None:
-            # where training started, for check_diverging; kept on the device until needed
+        if self._first_loss is None:  # where training started, for check_diverging
             self._first_loss = loss.detach().float().mean().clone()
         # The loss is read on the host only on the steps Lightning logs, as its own callbacks
         # do: every other step makes no host sync, so a GPU never waits for the CPU.
@@ -177,13 +176,13 @@ class TrainingDoctor(L.Callback):
     @property
     def first_loss(self) -> float | None:
         """The first training step's loss (None before it)."""
-        if self._first_loss is not None:  # one host read, after the steps that must not sync
-            self._first_loss_value, self._first_loss = float(self._first_loss), None
-        return self._first_loss_value
+        if isinstance(self._first_loss, Tensor):  # one host read, after the steps
+            self._first_loss = float(self._first_loss)
+        return self._first_loss
 
     @first_loss.setter
     def first_loss(self, value: float | None) -> None:
-        self._first_loss_value, self._first_loss = value, None
+        self._first_loss = value
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch > 0:
