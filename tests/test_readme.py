@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import QUIET, REPO, read_summary, script_env
-from test_tensorboard_server import Server, stop, tensorboard_program, wait_until_serving
+from test_tensorboard_server import running_tensorboard
 
 README = (REPO / "README.md").read_text()
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -79,21 +79,9 @@ def test_quick_start(tmp_path):
 
 def serves_a_run(logdir: Path, scratch: Path) -> None:
     """`tensorboard --logdir <logdir>` lists the run trained there."""
-    stderr_file = scratch / "tensorboard-stderr.txt"
-    with open(stderr_file, "w") as stderr:
-        process = subprocess.Popen(
-            [tensorboard_program(), f"--logdir={logdir}", "--host=127.0.0.1", "--port=0"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env={**os.environ, "TMPDIR": str(scratch)},
-        )
-    try:
-        server = Server(wait_until_serving(process, stderr_file), logdir)
+    with running_tensorboard(logdir, scratch) as server:
         runs = server.poll_json("/data/runs", bool)
-        assert len(runs) == 1 and runs[0].endswith("tensorboard"), runs
-    finally:
-        stop(process)
+    assert len(runs) == 1 and runs[0].endswith("tensorboard"), runs
 
 
 WALK_THROUGH = "Your own data, net and experiment, step by step"

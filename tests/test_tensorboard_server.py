@@ -3,6 +3,7 @@ numbers as summary.json and the event files) and its confusion-matrix images."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -112,24 +113,11 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def server(trained_runs, tmp_path_factory) -> Iterator[Server]:
-    """TensorBoard serving the cnn run's directory, on a port the OS picks.
-
-    Its loader is left at the default, as `tensorboard --logdir logs` runs it: the Rust data
-    server where tensorboard-data-server is installed, else the Python one.
-    """
-    run_dir, _ = trained_runs["cnn"]
-    scratch = tmp_path_factory.mktemp("tensorboard_server")
+@contextlib.contextmanager
+def running_tensorboard(logdir: Path, scratch: Path, *flags: str) -> Iterator[Server]:
+    """`tensorboard --logdir <logdir>` on a port the OS picks, stopped on leaving."""
     stderr_file = scratch / "stderr.txt"
-    command = [
-        tensorboard_program(),
-        f"--logdir={run_dir}",
-        "--host=127.0.0.1",
-        "--port=0",
-        # the default keeps 10 images per tag; the test compares every epoch's image
-        "--samples_per_plugin=images=1000",
-    ]
+    command = [tensorboard_program(), f"--logdir={logdir}", "--host=127.0.0.1", "--port=0", *flags]
     # TMPDIR: TensorBoard's instance registry and its data server's port file stay in scratch
     env = {**os.environ, "TMPDIR": str(scratch)}
     with open(stderr_file, "w") as stderr, open(scratch / "stdout.txt", "w") as stdout:
@@ -137,9 +125,23 @@ def server(trained_runs, tmp_path_factory) -> Iterator[Server]:
             command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env
         )
     try:
-        yield Server(wait_until_serving(process, stderr_file), run_dir)
+        yield Server(wait_until_serving(process, stderr_file), logdir)
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="module")
+def server(trained_runs, tmp_path_factory) -> Iterator[Server]:
+    """TensorBoard serving the cnn run's directory.
+
+    Its loader is left at the default, as `tensorboard --logdir logs` runs it: the Rust data
+    server where tensorboard-data-server is installed, else the Python one.
+    """
+    run_dir, _ = trained_runs["cnn"]
+    # the default keeps 10 images per tag; the test compares every epoch's image
+    flags = ["--samples_per_plugin=images=1000"]
+    with running_tensorboard(run_dir, tmp_path_factory.mktemp("tensorboard_server"), *flags) as tb:
+        yield tb
 
 
 def event_runs(logdir: Path) -> set[str]:
