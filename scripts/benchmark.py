@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from trainkit.data.inmemory import InMemoryDataModule
 from trainkit.data.loader import TensorBatchLoader
-from trainkit.data.sources import ArrayData
+from my_project.data.sources import ArrayData
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -183,7 +183,7 @@ def trainkit_config(
 def trainkit_ms(cfg: DictConfig, datamodule: Synthetic, warmup: int) -> float:
     """ms/step of a real trainkit run: the config's task, metrics, callbacks and logger."""
     from trainkit.callbacks.dispatch import defined_hooks_only
-    from trainkit.run import build
+    from trainkit.run.train import build
 
     _, model, trainer, _ = build(cfg)
     clock = StepClock(warmup)

@@ -3,12 +3,12 @@
 import hydra
 from omegaconf import DictConfig
 
-from trainkit.cli import launch, run_or_explain
+from trainkit.cli.launch import launch, run_or_explain
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    from trainkit.predict import predict
+    from trainkit.run.predict import predict
 
     run_or_explain(predict, cfg)
 

@@ -3,8 +3,8 @@
 import hydra
 from omegaconf import DictConfig
 
-from trainkit.cli import launch
-from trainkit.resolvers import register
+from trainkit.cli.launch import launch
+from trainkit.cli.resolvers import register
 
 register()
 
@@ -13,8 +13,8 @@ register()
 def main(cfg: DictConfig) -> float:
     """Train; return `optimized_metric` of the run for a sweeper (Optuna) to read."""
     # Imported here so that `--help` and `--cfg job` answer without loading torch and Lightning.
-    from trainkit.run import train
-    from trainkit.sweep import run_job
+    from trainkit.run.train import train
+    from trainkit.cli.jobs import run_job
 
     return run_job(train, cfg)
 

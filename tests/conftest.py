@@ -79,7 +79,7 @@ def trained_runs(tmp_path_factory) -> dict:
 
     Returns {name: (run_dir, cfg)}.
     """
-    from trainkit.run import train
+    from trainkit.run.train import train
 
     runs = {}
     for name in EXPERIMENTS:

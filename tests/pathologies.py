@@ -7,8 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from trainkit.data import TabularDataModule
-from trainkit.data.sources import ArrayData
-from trainkit.nets import MLP
+from my_project.data.sources import ArrayData
+from my_project.nets import MLP
 
 
 class ProbabilityMLP(MLP):

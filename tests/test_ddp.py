@@ -11,9 +11,9 @@ import torch
 from conftest import QUIET, read_summary, run_script
 from hydra.utils import instantiate
 
-from trainkit.checkpoints import load_checkpoint
+from trainkit.checkpoints.files import load_checkpoint
 from trainkit.data.loader import TensorBatchLoader
-from trainkit.evaluate import restore_model, training_config
+from trainkit.run.evaluate import restore_model, training_config
 
 # 45 validation and 45 test rows: 23 for one process and 22 for the other, in 2 batches and 1,
 # so any padding or double counting would show in the metrics.

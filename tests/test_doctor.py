@@ -12,7 +12,7 @@ from trainkit.doctor import SEVERITY
 from trainkit.doctor.data_checks import check_imbalance
 from trainkit.doctor.training_checks import check_baseline
 from trainkit.errors import TrainkitError
-from trainkit.run import train
+from trainkit.run.train import train
 
 LONG = ["callbacks.early_stopping=null", "model.scheduler=null"]
 DIVERGING_SGD = [

@@ -13,7 +13,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from trainkit.data.files import RemoteFile, fetch, read_cifar_archive, read_idx
+from trainkit.data.download import RemoteFile, fetch, read_cifar_archive, read_idx
 from trainkit.errors import TrainkitError
 
 

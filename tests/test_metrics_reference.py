@@ -119,7 +119,7 @@ def test_epoch_loss_does_not_depend_on_batch_size(trained_runs, name, tmp_path):
 
 def test_sanity_check_pass_never_counts(tmp_path):
     """One epoch with and without Lightning's sanity-check validation reports identical numbers."""
-    from trainkit.run import train
+    from trainkit.run.train import train
 
     results = []
     for steps in (0, 2):

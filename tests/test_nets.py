@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainkit.nets import MLP, SimpleCNN
+from my_project.nets import MLP, SimpleCNN
 
 
 @pytest.mark.parametrize(("channels", "size"), [(1, 8), (1, 28), (3, 32)])

@@ -21,7 +21,7 @@ def notebook_runs(tmp_path_factory) -> dict[str, Path]:
     learning rate is far too high (so the doctor has findings). Returns {name: run_dir}."""
     import torch
 
-    from trainkit.run import train
+    from trainkit.run.train import train
 
     runs_dir = tmp_path_factory.mktemp("notebooks") / "logs" / "cnn" / "runs"
     runs = {"diverged": runs_dir / "lr0.5", "healthy": runs_dir / "lr0.002"}

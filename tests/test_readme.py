@@ -125,7 +125,7 @@ def test_walk_through_adds_a_data_set_a_net_and_an_experiment(tmp_path):
     for argv in steps:
         if argv[1] == "scripts/train.py" and "--cfg" in argv:
             shown = run(argv, clone, env).stdout
-            assert "_target_: trainkit.nets.residual.ResidualMLP" in shown
+            assert "_target_: my_project.nets.residual.ResidualMLP" in shown
             assert "_target_: trainkit.data.npz.NpzDataModule" in shown
         elif argv[1] == "scripts/train.py":
             run([*argv, "trainer.max_epochs=3", *QUIET], clone, env)
@@ -146,7 +146,7 @@ def test_walk_through_adds_a_data_set_a_net_and_an_experiment(tmp_path):
     metrics, baseline = summary["metrics"], summary["baseline"]
     assert metrics["test/acc"] > baseline["test/acc"], (metrics, baseline)
     hydra_config = (run_dir / ".hydra" / "config.yaml").read_text()
-    assert "trainkit.nets.residual.ResidualMLP" in hydra_config
+    assert "my_project.nets.residual.ResidualMLP" in hydra_config
 
     evaluation = only_run(clone / "logs" / "eval")
     evaluated = json.loads((evaluation / "summary.json").read_text())["metrics"]

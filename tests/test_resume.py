@@ -149,7 +149,7 @@ def test_resume_continues_in_place_with_early_stopping_and_scheduler_state(tmp_p
 
 def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path):
     """Seed controls the split, the initialisation, shuffling and augmentation (cnn has all)."""
-    from trainkit.run import train
+    from trainkit.run.train import train
 
     def metrics(name: str, *extra: str) -> dict:
         overrides = ["+experiment=cnn", "trainer.max_epochs=2", *REPRODUCIBLE, *extra]

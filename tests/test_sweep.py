@@ -13,7 +13,8 @@ from conftest import CONF, QUIET, compose_train, read_summary, run_script
 from omegaconf import OmegaConf
 
 from trainkit.errors import TrainkitError
-from trainkit.sweep import SweepSummary, objective, sweep_target, write_sweep_summary
+from trainkit.sweep import SweepSummary, objective, sweep_target
+from trainkit.sweep.summary import write_sweep_summary
 
 # Two short epochs on few batches: enough for different learning rates to rank apart.
 TINY = ["trainer.max_epochs=2", "data.batch_size=128", *QUIET]

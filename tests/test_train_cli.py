@@ -56,7 +56,7 @@ def test_help_and_cfg_answer_without_training(tmp_path):
     lines = help_result.stdout.splitlines()
     assert "experiment: binary, cnn, multiclass, regression" in lines
     assert "trainer: ddp, ddp_cpu, default" in lines
-    assert "    _target_: trainkit.nets.SimpleCNN" in lines  # model.net, with the overrides
+    assert "    _target_: my_project.nets.SimpleCNN" in lines  # model.net, with the overrides
     cfg_result = run_script("train.py", "+experiment=cnn", "--cfg", "job", cwd=tmp_path)
     assert cfg_result.returncode == 0
     assert "SimpleCNN" in cfg_result.stdout
@@ -78,7 +78,7 @@ def test_error_inside_the_run_is_recorded_as_failed(tmp_path):
     from conftest import compose_train
 
     from trainkit.errors import TrainkitError
-    from trainkit.run import train
+    from trainkit.run.train import train
 
     run_dir = tmp_path / "run"
     cfg = compose_train(run_dir, ["+experiment=binary", "data.num_features=7"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from trainkit.plots import confusion_figure
+from trainkit.report.plots import confusion_figure
 
 
 class ConfusionMatrixLogger(L.Callback):

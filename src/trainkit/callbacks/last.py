@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Checkpoint
 
-from trainkit.interrupt import STOP, TrainingInterrupted
+from trainkit.checkpoints.interrupt import STOP, TrainingInterrupted
 
 
 def rng_state() -> dict[str, Any]:

@@ -1,14 +1,14 @@
-"""Data modules: in-memory tabular and image data served by tensor indexing."""
+"""Data modules: in-memory arrays of any shape served as whole batches by tensor indexing."""
 
-from trainkit.data.images import ImageDataModule
-from trainkit.data.inmemory import InMemoryDataModule
+from trainkit.data.arrays import ArrayDataModule
+from trainkit.data.csv_file import CsvDataModule
+from trainkit.data.inmemory import ArrayData, InMemoryDataModule
 from trainkit.data.loader import TensorBatchLoader
-from trainkit.data.tabular import CsvDataModule, TabularDataModule
 
 __all__ = [
+    "ArrayData",
+    "ArrayDataModule",
     "CsvDataModule",
-    "ImageDataModule",
     "InMemoryDataModule",
-    "TabularDataModule",
     "TensorBatchLoader",
 ]

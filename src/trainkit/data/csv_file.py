@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import csv
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from trainkit.data.sources import ArrayData
+from trainkit.data.arrays import ArrayDataModule
+from trainkit.data.inmemory import ArrayData
 from trainkit.errors import TrainkitError
+
+
+class CsvDataModule(ArrayDataModule):
+    """Your own table: `data=csv data.path=my.csv data.target=label` (see conf/data/csv.yaml)."""
+
+    def __init__(
+        self,
+        path: str,
+        target: str | int = -1,
+        classification: bool = True,
+        header: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        reader = partial(read_csv, path, target, classification, header)
+        super().__init__(source=reader, **kwargs)
+        self.csv_path = path
+
+    @property
+    def name(self) -> str:
+        return str(self.csv_path)
 
 
 def read_csv(

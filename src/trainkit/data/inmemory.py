@@ -1,6 +1,8 @@
-"""The shared base of the bundled data modules: load once, split, standardise, serve by indexing."""
+"""The base of every in-memory data module: load once, split, standardise, serve by indexing."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import lightning as L
 import numpy as np
@@ -8,19 +10,55 @@ import torch
 from torch import Tensor
 
 from trainkit.data.loader import BatchTransform, TensorBatchLoader
-from trainkit.data.sources import ArrayData
 from trainkit.data.split import fit_standardizer, split_indices, stratify_labels
 from trainkit.errors import TrainkitError
+
+# data.standardize: true picks the axes from the shape; "feature" and "channel" name them.
+STANDARDIZE_CHOICES = (True, False, "feature", "channel")
+
+
+@dataclass
+class ArrayData:
+    """A whole data set as arrays: what `InMemoryDataModule.load` returns."""
+
+    x: np.ndarray  # float32 inputs, (N, ...): (N, F) tables, (N, C, L) sequences, (N, C, H, W)
+    y: np.ndarray  # int64 class indices (N,) or float32 targets (N, k)
+    classification: bool
+    class_names: list[str] = field(default_factory=list)
+    feature_names: list[str] = field(default_factory=list)
+    # rows that form the test split, for data sets that come with an official one
+    test_mask: np.ndarray | None = None
+
+
+def standardize_axes_for(shape: tuple[int, ...], standardize: bool | str) -> tuple[int, ...]:
+    """The axes whose mean and std are taken: each statistic is shared along these axes.
+
+    "feature": one mean and std per input value position, over the samples only (axis 0).
+    "channel": one per channel (axis 1), over the samples and every position (axes 0, 2, ...).
+    true: "feature" for tables (N, F), "channel" for sequences and images (N, C, ...).
+    """
+    if standardize == "channel" and len(shape) < 3:
+        raise TrainkitError(
+            f"data.standardize=channel needs inputs with channels, (N, C, L) or (N, C, H, W); "
+            f"these are {shape}. Use data.standardize=feature (or true)."
+        )
+    if standardize == "feature" or len(shape) < 3:
+        return (0,)
+    return (0, *range(2, len(shape)))
 
 
 class InMemoryDataModule(L.LightningDataModule):
     """A data set small enough to hold in memory, served as whole batches by tensor indexing.
 
-    Subclasses say how to load the arrays (`load`) and over which axes to standardise them.
-    The split is stratified and seeded; standardisation uses training statistics only.
+    Subclasses say how to load the arrays (`load`) and may check them against the config
+    (`check`) or augment training batches (`train_transform`). The split is stratified and
+    seeded; standardisation uses training statistics only: per feature for tables, per channel
+    for (N, C, ...) inputs (see `standardize_axes_for`), or over the axes a subclass names in
+    `standardize_axes`.
     """
 
-    standardize_axes: tuple[int, ...] = (0,)
+    # None: chosen from the inputs' shape and data.standardize
+    standardize_axes: tuple[int, ...] | None = None
 
     def __init__(
         self,
@@ -29,7 +67,7 @@ class InMemoryDataModule(L.LightningDataModule):
         val_fraction: float = 0.2,
         test_fraction: float = 0.2,
         seed: int = 0,
-        standardize: bool = True,
+        standardize: bool | str = True,
         standardize_target: bool = False,
         num_classes: int | None = None,
         class_fraction: dict[int, float] | None = None,
@@ -42,6 +80,10 @@ class InMemoryDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.seed = seed
+        if standardize not in STANDARDIZE_CHOICES:
+            raise TrainkitError(
+                f"data.standardize must be true, false, feature or channel, got {standardize!r}."
+            )
         self.standardize, self.standardize_target = standardize, standardize_target
         # Declared in the data config so model configs can interpolate ${data.num_classes};
         # the training doctor checks the labels against the model's class count.
@@ -54,6 +96,11 @@ class InMemoryDataModule(L.LightningDataModule):
         self.feature_std: np.ndarray | None = None
         self.target_mean: np.ndarray | None = None
         self.target_std: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        """What error messages call this data: its `dataset` name, else the class name."""
+        return str(getattr(self, "dataset", None) or type(self).__name__)
 
     # -- what subclasses provide -------------------------------------------------------------
     def load(self) -> ArrayData:
@@ -73,7 +120,7 @@ class InMemoryDataModule(L.LightningDataModule):
             return
         data = self.load()
         self.check(data)
-        check_finite(data, getattr(self, "dataset", type(self).__name__))
+        check_finite(data, self.name)
         if self.class_fraction:
             data = self.subsample_classes(data)
         self.classification = data.classification
@@ -87,9 +134,8 @@ class InMemoryDataModule(L.LightningDataModule):
         )
         x, y = data.x, data.y
         if self.standardize:
-            self.feature_mean, self.feature_std = fit_standardizer(
-                x[index["train"]], self.standardize_axes
-            )
+            axes = self.standardize_axes or standardize_axes_for(x.shape, self.standardize)
+            self.feature_mean, self.feature_std = fit_standardizer(x[index["train"]], axes)
             x = (x - self.feature_mean) / self.feature_std
         if self.standardize_target and not data.classification:
             self.target_mean, self.target_std = fit_standardizer(y[index["train"]], (0,))

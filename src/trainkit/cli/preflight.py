@@ -15,10 +15,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
-from trainkit.config_checks import check_config
+from trainkit.cli.config_checks import check_config
 from trainkit.errors import TrainkitError, exit_with
-from trainkit.help import group_options
-from trainkit.sweep import sweep_target
+from trainkit.cli.help import group_options
+from trainkit.sweep.target import sweep_target
 
 # Flags that make Hydra print or sweep instead of running one job.
 HANDS_OFF = {
@@ -43,10 +43,10 @@ def check_command_line(config_name: str, argv: Sequence[str], conf_dir: Path) ->
                     "trainer.max_epochs=5 (see python scripts/train.py --help)."
                 )
         cfg = compose_checked(config_name, overrides, conf_dir)
+        check_files(cfg)  # first: a missing file explains the sizes read from it
         if config_name == "train":
             check_config(cfg)
             sweep_target(cfg)  # optimized_metric / optimized_mode agree
-        check_files(cfg)
     except TrainkitError as error:
         exit_with(error)
 
@@ -55,7 +55,7 @@ def check_files(cfg: DictConfig) -> None:
     """A checkpoint or data file that is missing or unreadable needs no run directory."""
     ckpt = OmegaConf.select(cfg, "ckpt_path", default=None)
     if isinstance(ckpt, str) and ckpt != "???":
-        from trainkit.checkpoints import check_checkpoint_file  # imports torch: only now
+        from trainkit.checkpoints.files import check_checkpoint_file  # imports torch: only now
 
         check_checkpoint_file(Path(ckpt).expanduser())
     try:

@@ -13,10 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainkit.callbacks import ConfusionMatrixLogger
 from trainkit.callbacks.stamp import STAMP
-from trainkit.checkpoints import load_checkpoint, state_dict_mismatch
+from trainkit.checkpoints.files import load_checkpoint, state_dict_mismatch
 from trainkit.errors import TrainkitError
-from trainkit.report import print_summary, write_summary
-from trainkit.run import baselines, extras, new_summary
+from trainkit.report.summary import print_summary, write_summary
+from trainkit.run.train import baselines, extras, new_summary
 
 
 def checkpoint_and_config(cfg: DictConfig, script: str) -> tuple[Path, DictConfig, dict]:

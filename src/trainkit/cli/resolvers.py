@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -33,9 +34,23 @@ def config_subdir(ckpt_path: str | None, run_dir: str, stamp: str) -> str:
     return ".hydra"
 
 
+def array_fact(key: str, path: str, target_path: str | None = None, task: str = "auto") -> Any:
+    """`${trainkit.arrays:KEY,PATH,...}`: a size read off an array file (conf/data/arrays.yaml),
+    e.g. num_features or in_channels; None where the data has no such size."""
+    from trainkit.data.arrays import SHAPE_KEYS, file_facts  # numpy and torch: only now
+
+    if key not in SHAPE_KEYS:
+        raise ValueError(f"trainkit.arrays knows {', '.join(SHAPE_KEYS)}, not {key!r}")
+    return file_facts(path, target_path or None, task or "auto")[key]
+
+
 def register() -> None:
     """Make the resolvers known to OmegaConf (once per process)."""
-    resolvers = {"trainkit.resume_dir": resume_dir, "trainkit.config_subdir": config_subdir}
+    resolvers = {
+        "trainkit.resume_dir": resume_dir,
+        "trainkit.config_subdir": config_subdir,
+        "trainkit.arrays": array_fact,
+    }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

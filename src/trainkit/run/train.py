@@ -17,42 +17,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainkit.callbacks import ConfigStamp, MetricHistory
 from trainkit.callbacks.dispatch import defined_hooks_only
-from trainkit.checkpoints import stamp
-from trainkit.config_checks import check_config
+from trainkit.checkpoints.files import stamp
+from trainkit.cli.config_checks import check_config
 from trainkit.doctor import TrainingDoctor
-from trainkit.errors import TrainkitError
-from trainkit.interrupt import TrainingInterrupted, deferred_signals, stop_signals
-from trainkit.report import log_hparams, print_summary, readable_config, write_summary
-from trainkit.resume import Resume, resume_advice, task_overrides
-
-
-def user_error(exc: BaseException) -> TrainkitError | None:
-    """The user-facing error behind `exc`, if it is one: a TrainkitError anywhere in the chain
-    (Hydra wraps errors raised in constructors), or a class the config names that cannot be
-    created (a wrong `_target_`, an argument the class does not take)."""
-    from hydra.errors import InstantiationException
-    from omegaconf.errors import MissingMandatoryValue
-
-    chain = []
-    seen: BaseException | None = exc
-    while seen is not None and seen not in chain:
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    for item in chain:
-        if isinstance(item, TrainkitError):
-            return item
-    for item in chain:
-        if isinstance(item, MissingMandatoryValue):
-            key = getattr(item, "full_key", "") or "a key marked ???"
-            return TrainkitError(f"{key} must be set: add {key}=... to the command line.")
-        if isinstance(item, InstantiationException):
-            text = " ".join(line.strip() for line in str(item).splitlines() if line.strip())
-            text = text.replace(", set env var HYDRA_FULL_ERROR=1 to see chained exception", "")
-            return TrainkitError(
-                f"Could not create an object the config names: {text}. Check its _target_ and "
-                "arguments (HYDRA_FULL_ERROR=1 shows the traceback)."
-            )
-    return None
+from trainkit.errors import TrainkitError, user_error
+from trainkit.checkpoints.interrupt import TrainingInterrupted, deferred_signals, stop_signals
+from trainkit.report.summary import log_hparams, print_summary, readable_config, write_summary
+from trainkit.checkpoints.resume import Resume, resume_advice, task_overrides
 
 
 def build(
@@ -133,7 +104,7 @@ def tune_lr(
 ) -> dict:
     """tune.lr_find=true: the doctor's data checks first (bad labels stop the run before the
     range test takes a step), then Lightning's LR finder."""
-    from trainkit.tune import find_lr
+    from trainkit.run.tune import find_lr
 
     doctor = find_doctor(trainer)
     if doctor is not None:

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from trainkit.errors import TrainkitError
-from trainkit.evaluate import checkpoint_and_config, restore_model
+from trainkit.run.evaluate import checkpoint_and_config, restore_model
 
 
 def read_inputs(path: Path, datamodule: Any) -> Tensor:

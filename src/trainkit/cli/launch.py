@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from trainkit.errors import exit_with
+from trainkit.errors import exit_with, user_error
 
 
 def run_or_explain(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
@@ -20,9 +20,8 @@ def run_or_explain(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
 
     HYDRA_FULL_ERROR=1 shows the full traceback instead.
     """
-    from trainkit.console import tidy_console
-    from trainkit.interrupt import TrainingInterrupted
-    from trainkit.run import user_error
+    from trainkit.cli.console import tidy_console
+    from trainkit.checkpoints.interrupt import TrainingInterrupted
 
     tidy_console()
     try:
@@ -39,8 +38,8 @@ def run_or_explain(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
 def launch(config_name: str, main: Callable[[], Any], script: str) -> None:
     """What every script runs: check the command line (conf/ next to scripts/), then Hydra's
     `main`. Ctrl-C before a run takes over the signal exits 130 with one word, no traceback."""
-    from trainkit.help import help_text, wants_help
-    from trainkit.preflight import check_command_line
+    from trainkit.cli.help import help_text, wants_help
+    from trainkit.cli.preflight import check_command_line
 
     conf_dir = Path(script).resolve().parents[1] / "conf"
     try:

@@ -80,17 +80,7 @@ def check_config(cfg: DictConfig) -> None:
             if key == "model.num_classes":  # it comes from the data config
                 key, shown = "data.num_classes", f"{shown} (model.num_classes follows it)"
             problems.append(f"{key} must be {description}, got {shown} (e.g. {key}={example})")
-    try:  # the model takes its sizes from the data: ${data.num_features}, ${data.in_channels}
-        OmegaConf.to_container(cfg.model, resolve=True)
-    except InterpolationKeyError as exc:
-        wanted = re.search(r"'([\w.]+)'", str(exc))
-        problems.append(
-            f"{exc.full_key} needs {wanted.group(1) if wanted else 'a data key'}, which this data "
-            "config does not define: image data (digits, mnist, fashion_mnist, cifar10) goes "
-            "with +experiment=cnn, tables with +experiment=regression, binary or multiclass"
-        )
-    except Exception:  # anything else is reported where it is used
-        pass
+    problems += _model_size_problems(cfg)
     for group in GROUPS:
         value = OmegaConf.select(cfg, group, default=None, throw_on_resolution_failure=False)
         if isinstance(value, str):
@@ -113,6 +103,69 @@ def check_config(cfg: DictConfig) -> None:
 
 
 _ABSENT = object()
+DATA_KEY = re.compile(r"^\$\{data\.(\w+)\}$")
+
+
+def _model_size_problems(cfg: DictConfig) -> list[str]:
+    """The model takes its sizes from the data (${data.num_features}, ${data.in_channels}):
+    a size this data config lacks, or has no value for, or cannot read, is named here."""
+    from trainkit.errors import user_error
+
+    model = cfg.get("model")
+    if not isinstance(model, DictConfig):
+        return []
+    try:
+        resolved = OmegaConf.to_container(model, resolve=True)
+    except InterpolationKeyError as exc:
+        wanted = re.search(r"'([\w.]+)'", str(exc))
+        return [
+            f"{exc.full_key} needs {wanted.group(1) if wanted else 'a data key'}, which this "
+            "data config does not define; pick a model made for this kind of data (tables, "
+            "sequences or images), or add the key to the data config"
+        ]
+    except Exception as exc:
+        error = user_error(exc)  # an array file that cannot be read says so itself
+        if error is not None:
+            raise error from None
+        return []  # anything else is reported where it is used
+    raw = OmegaConf.to_container(model, resolve=False)
+    problems = []
+    for key, source in _leaves_with_values(raw).items():
+        match = DATA_KEY.match(source) if isinstance(source, str) else None
+        if match and _value_at(resolved, key) is None:
+            problems.append(
+                f"model.{key} takes data.{match.group(1)}, which is null for this data"
+                + _shape_hint(cfg)
+            )
+    return problems
+
+
+def _shape_hint(cfg: DictConfig) -> str:
+    """What the data's inputs look like, when the data config reads them from a file."""
+    facts = {}
+    for key in ("num_features", "in_channels", "length", "image_size", "num_classes"):
+        value = OmegaConf.select(cfg, f"data.{key}", default=None, throw_on_resolution_failure=False)
+        if value is not None:
+            facts[key] = value
+    if not facts:
+        return " (set it, e.g. data.num_classes=3)"
+    shown = ", ".join(f"data.{k}={v}" for k, v in facts.items())
+    return f" (it has {shown}): use a net made for this kind of data"
+
+
+def _leaves_with_values(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(_leaves_with_values(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def _value_at(node: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def _missing_keys(node: Any, prefix: str = "") -> list[str]:

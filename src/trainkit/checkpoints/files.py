@@ -169,7 +169,7 @@ RESUMABLE_CHANGES = (
 def config_changes(before: Mapping[str, Any], after: Mapping[str, Any], allowed=False) -> str:
     """The keys whose values differ, as "key: old -> new": those a resume may not change, or
     with `allowed` those it may (locations and plumbing left out)."""
-    from trainkit.report import flatten
+    from trainkit.report.summary import flatten
 
     def resumable(key: str) -> bool:
         return any(key == p or (p.endswith(".") and key.startswith(p)) for p in RESUMABLE_CHANGES)

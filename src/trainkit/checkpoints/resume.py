@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from trainkit.checkpoints import check_resume, load_checkpoint, train_command
+from trainkit.checkpoints.files import check_resume, load_checkpoint, train_command
 
 
 def task_overrides(cfg: DictConfig) -> list[str]:

@@ -1,71 +1,19 @@
-"""Offline data sources: the data sets bundled with scikit-learn and a synthetic line."""
+"""Image data sets: the 8x8 digits that ship with scikit-learn, and MNIST, Fashion-MNIST and
+CIFAR-10, downloaded on first use into paths.data_dir and checked against pinned checksums."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from trainkit.data.files import RemoteFile, fetch, read_cifar_archive, read_idx
+from my_project.data.image_files import read_cifar_archive, read_idx
+from trainkit.data import ArrayData, ArrayDataModule
+from trainkit.data.download import RemoteFile, fetch
 from trainkit.errors import TrainkitError
-
-
-@dataclass
-class ArrayData:
-    """Features, targets and what they mean, as loaded from a source."""
-
-    x: np.ndarray  # float32, (N, ...) features or images
-    y: np.ndarray  # int64 class indices (N,) or float32 targets (N, k)
-    classification: bool
-    class_names: list[str] = field(default_factory=list)
-    feature_names: list[str] = field(default_factory=list)
-    # rows that form the test split, for data sets that come with an official one
-    test_mask: np.ndarray | None = None
-
-
-def _classification(bunch: Any) -> ArrayData:
-    return ArrayData(
-        x=bunch.data.astype(np.float32),
-        y=bunch.target.astype(np.int64),
-        classification=True,
-        class_names=[str(c) for c in bunch.target_names],
-    )
-
-
-def load_diabetes() -> ArrayData:
-    """442 patients, 10 features, disease progression after one year (regression)."""
-    from sklearn.datasets import load_diabetes as sk_load
-
-    bunch = sk_load()
-    return ArrayData(
-        x=bunch.data.astype(np.float32),
-        y=bunch.target.astype(np.float32).reshape(-1, 1),
-        classification=False,
-    )
-
-
-def load_breast_cancer() -> ArrayData:
-    """569 tumours, 30 features: benign (0) or malignant (1).
-
-    scikit-learn codes malignant as 0; it is flipped here so that the positive class, whose
-    precision and recall the binary metrics report, is the disease (212 of 569 samples).
-    """
-    from sklearn.datasets import load_breast_cancer as sk_load
-
-    data = _classification(sk_load())
-    data.y = 1 - data.y
-    data.class_names = data.class_names[::-1]
-    return data
-
-
-def load_wine() -> ArrayData:
-    """178 wines, 13 chemical features, 3 cultivars."""
-    from sklearn.datasets import load_wine as sk_load
-
-    return _classification(sk_load())
 
 
 def load_digits() -> ArrayData:
@@ -73,26 +21,14 @@ def load_digits() -> ArrayData:
     from sklearn.datasets import load_digits as sk_load
 
     bunch = sk_load()
-    data = _classification(bunch)
-    data.x = bunch.images.astype(np.float32)[:, None, :, :]
-    return data
+    return ArrayData(
+        x=bunch.images.astype(np.float32)[:, None, :, :],
+        y=bunch.target.astype(np.int64),
+        classification=True,
+        class_names=[str(c) for c in bunch.target_names],
+    )
 
 
-def make_linear(
-    n_samples: int = 1000,
-    slope: float = 2.0,
-    intercept: float = 1.0,
-    noise: float = 0.1,
-    seed: int = 0,
-) -> ArrayData:
-    """The classic line y = slope * x + intercept + noise * N(0, 1), with x ~ U(-1, 1)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1.0, 1.0, size=(n_samples, 1)).astype(np.float32)
-    y = (slope * x + intercept + noise * rng.standard_normal((n_samples, 1))).astype(np.float32)
-    return ArrayData(x=x, y=y, classification=False)
-
-
-# -- real image data sets, downloaded on demand into paths.data_dir --------------------------------
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -188,30 +124,43 @@ def load_cifar10(data_dir: str = "data") -> ArrayData:
     return _with_official_test(x_train, y_train, x_test, y_test, CIFAR10_CLASSES)
 
 
-def load_csv(**kwargs: Any) -> ArrayData:
-    """Your own table: see trainkit.data.csv_file.read_csv."""
-    from trainkit.data.csv_file import read_csv
-
-    return read_csv(**kwargs)
-
-
-SOURCES: dict[str, Callable[..., ArrayData]] = {
-    "diabetes": load_diabetes,
-    "breast_cancer": load_breast_cancer,
-    "wine": load_wine,
+LOADERS: dict[str, Callable[..., ArrayData]] = {
     "digits": load_digits,
-    "linear": make_linear,
     "mnist": load_mnist,
     "fashion_mnist": load_fashion_mnist,
     "cifar10": load_cifar10,
-    "csv": load_csv,
 }
 DOWNLOADED = ("mnist", "fashion_mnist", "cifar10")
 
 
-def load_source(name: str, **kwargs) -> ArrayData:
-    """Load a named source; an unknown name lists the known ones."""
-    if name not in SOURCES:
-        known = ", ".join(sorted(SOURCES))
-        raise TrainkitError(f"Unknown data set '{name}'. Known data sets: {known}.")
-    return SOURCES[name](**kwargs)
+class ImageDataModule(ArrayDataModule):
+    """One of the image data sets above, (N, C, H, W), standardised per channel; training
+    batches are shifted by up to `max_shift` pixels. SimpleCNN wants square images."""
+
+    def __init__(self, dataset: str = "digits", data_dir: str = "data", **kwargs: Any) -> None:
+        if dataset not in LOADERS:
+            known = ", ".join(sorted(LOADERS))
+            raise TrainkitError(f"Unknown image data set '{dataset}'. Known ones: {known}.")
+        loader = LOADERS[dataset]
+        source = partial(loader, data_dir=data_dir) if dataset in DOWNLOADED else loader
+        super().__init__(source=source, **kwargs)
+        self.dataset, self.data_dir = dataset, data_dir
+
+    def prepare_data(self) -> None:
+        # Lightning runs this in one process per machine before any process loads the data,
+        # so DDP processes do not all download the same files.
+        if self.dataset in DOWNLOADED:
+            download_source(self.dataset, self.data_dir)
+
+    def check(self, data: ArrayData) -> None:
+        if data.x.ndim != 4:
+            raise TrainkitError(
+                f"'{self.dataset}' gives arrays of shape {data.x.shape}, not images (N, C, H, W)."
+            )
+        _, _, height, width = data.x.shape
+        if height != width:
+            raise TrainkitError(
+                f"'{self.dataset}' images are {height}x{width}; SimpleCNN and data.image_size "
+                "expect square images, so crop or pad them to a square."
+            )
+        super().check(data)

@@ -11,7 +11,7 @@ from lightning.pytorch.tuner import Tuner
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit.errors import TrainkitError
-from trainkit.plots import lr_find_figure
+from trainkit.report.plots import lr_find_figure
 
 
 def find_lr(

@@ -1,0 +1,1 @@
+"""Checkpoints read safely, resumes checked, and Ctrl-C / SIGTERM turned into a clean stop."""

@@ -1,0 +1,332 @@
+"""Arrays of any shape as a data set: from a file (`data=arrays data.path=FILE`) or a function.
+
+A file holds inputs X, (N, ...), and targets y, (N,) or (N, k):
+- `.npz` with arrays `X` and `y` (np.savez("my.npz", X=X, y=y));
+- `.npy`: `X.npy` beside `y.npy` (or any `*X*.npy` beside its `*y*.npy`, or data.target_path);
+- `.pt` with {"X": tensor, "y": tensor} or (X, y), loaded with weights_only=True.
+Integer, boolean or text targets are classes, float targets are values (data.task overrides).
+Nothing in a file is unpickled: .npy/.npz load with allow_pickle=False.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainkit.data.inmemory import ArrayData, InMemoryDataModule
+from trainkit.data.loader import BatchTransform
+from trainkit.errors import TrainkitError
+
+TASKS = ("auto", "classification", "regression")
+# What `data=arrays` tells the net's config, by interpolation: ${data.num_features}, ...
+SHAPE_KEYS = (
+    "num_features", "in_channels", "length", "height", "width", "image_size", "num_classes",
+    "num_targets",
+)  # fmt: skip
+
+
+# -- reading files ------------------------------------------------------------------------------
+def read_arrays(path: str | Path, target_path: str | Path | None = None) -> tuple[Any, Any]:
+    """(X, y) as stored in `path` (numpy arrays), or a TrainkitError that says what is wrong."""
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise TrainkitError(
+            f"data.path not found: {file} (relative paths are taken from {Path.cwd()})."
+        )
+    if file.is_dir():
+        x_file, y_file = file / "X.npy", file / "y.npy"
+        if not (x_file.is_file() and y_file.is_file()):
+            raise TrainkitError(
+                f"data.path={file} is a folder without X.npy and y.npy; point it at an .npz, "
+                ".npy or .pt file, or save X.npy and y.npy in that folder."
+            )
+        return _npy(x_file), _npy(y_file)
+    suffix = file.suffix.lower()
+    if suffix == ".npz":
+        return _npz(file)
+    if suffix == ".npy":
+        return _npy(file), _npy(_target_file(file, target_path))
+    if suffix in (".pt", ".pth"):
+        return _torch_file(file)
+    raise TrainkitError(
+        f"data.path={file}: trainkit reads .npz (arrays X and y), .npy (X.npy beside y.npy) "
+        "or .pt ({'X': tensor, 'y': tensor}) files; for a table in a CSV file use data=csv."
+    )
+
+
+def _unreadable(file: Path, exc: BaseException) -> TrainkitError:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if "allow_pickle" in text or "Object arrays" in text:
+        return TrainkitError(
+            f"{file} holds Python objects (an object array), which trainkit does not unpickle; "
+            "save numeric arrays, e.g. np.savez(path, X=X.astype('float32'), y=y)."
+        )
+    return TrainkitError(f"{file} cannot be read as an array file ({text[:120]}); save it again.")
+
+
+def _npy(file: Path) -> np.ndarray:
+    try:
+        return np.load(file, allow_pickle=False)
+    except Exception as exc:
+        raise _unreadable(file, exc) from None
+
+
+def _npz(file: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            names = list(archive.files)
+            x_name = next((n for n in ("X", "x") if n in names), None)
+            y_name = next((n for n in ("y", "Y") if n in names), None)
+            if x_name is None or y_name is None:
+                found = ", ".join(names) or "none"
+                raise TrainkitError(
+                    f"{file} must hold arrays named X and y (np.savez(path, X=X, y=y)); its "
+                    f"arrays: {found}."
+                )
+            return archive[x_name], archive[y_name]
+    except TrainkitError:
+        raise
+    except Exception as exc:
+        raise _unreadable(file, exc) from None
+
+
+def _target_file(file: Path, target_path: str | Path | None) -> Path:
+    """The y of an X .npy file: data.target_path, else the same name with X swapped for y."""
+    if target_path:
+        target = Path(target_path).expanduser()
+    else:
+        swapped = re.sub(r"(?<![A-Za-z])[Xx](?![A-Za-z])", "y", file.stem, count=1)
+        target = file.with_name(swapped + file.suffix) if swapped != file.stem else None
+    if target is None or not target.is_file():
+        shown = f" ({target} not found)" if target is not None else ""
+        raise TrainkitError(
+            f"{file} holds the inputs; where are the targets{shown}? Save them beside it as "
+            f"{file.with_name('y.npy').name} (for X.npy) or set data.target_path=FILE."
+        )
+    return target
+
+
+def _torch_file(file: Path) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    try:
+        stored = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise TrainkitError(
+            f"{file} cannot be loaded with weights_only=True ({text[:120]}); it must hold only "
+            "tensors: torch.save({'X': X, 'y': y}, path)."
+        ) from None
+    if isinstance(stored, dict):
+        x = next((stored[k] for k in ("X", "x") if k in stored), None)
+        y = next((stored[k] for k in ("y", "Y") if k in stored), None)
+    elif isinstance(stored, (tuple, list)) and len(stored) == 2:
+        x, y = stored
+    else:
+        x = y = None
+    if x is None or y is None:
+        found = f"keys {', '.join(map(str, stored))}" if isinstance(stored, dict) else type(stored)
+        raise TrainkitError(
+            f"{file} must hold {{'X': tensor, 'y': tensor}} or a pair (X, y); it holds {found}."
+        )
+    return tuple(v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for v in (x, y))
+
+
+# -- checking and shaping -----------------------------------------------------------------------
+def to_array_data(x: Any, y: Any, task: str = "auto", name: str = "data") -> ArrayData:
+    """Inputs and targets as trainkit trains on them, checked: float32 X (N, ...), int64 class
+    indices (N,) or float32 targets (N, k)."""
+    if task not in TASKS:
+        raise TrainkitError(f"data.task must be auto, classification or regression, got {task!r}.")
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim == 0 or y.ndim == 0:
+        raise TrainkitError(f"{name}: X and y must be arrays with one row per sample.")
+    if len(x) != len(y):
+        raise TrainkitError(f"{name}: X has {len(x)} rows but y has {len(y)}; give one per sample.")
+    if len(x) == 0:
+        raise TrainkitError(f"{name} holds no samples.")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise TrainkitError(
+            f"{name}: X holds {x.dtype} values; inputs must be numbers (encode text first)."
+        )
+    x = x.reshape(len(x), 1) if x.ndim == 1 else x
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    classification = _is_classification(y, task)
+    if not classification:
+        if not np.issubdtype(y.dtype, np.number):
+            raise TrainkitError(f"{name}: y holds {y.dtype} values, but regression needs numbers.")
+        y = y.astype(np.float32)
+        return ArrayData(x=x, y=y.reshape(len(y), 1) if y.ndim == 1 else y, classification=False)
+    labels, class_names = _class_indices(y, name)
+    return ArrayData(x=x, y=labels, classification=True, class_names=class_names)
+
+
+def _is_classification(y: np.ndarray, task: str) -> bool:
+    if task != "auto":
+        return task == "classification"
+    return not np.issubdtype(y.dtype, np.floating)
+
+
+def _class_indices(y: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
+    """Class indices 0..C-1 (int64, (N,)) and the class names."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.reshape(-1)
+    if y.ndim != 1:
+        hint = " It looks one-hot: save y.argmax(1)." if y.ndim == 2 else ""
+        raise TrainkitError(
+            f"{name}: classification targets must be class indices of shape (N,), not "
+            f"{y.shape}.{hint} (Targets of another shape are values: data.task=regression.)"
+        )
+    if y.dtype.kind in "USO":  # names: numbered in sorted order
+        names = sorted({str(v) for v in y})
+        index = {v: i for i, v in enumerate(names)}
+        return np.array([index[str(v)] for v in y], dtype=np.int64), names
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.isfinite(y).all() or (y != np.round(y)).any():
+            raise TrainkitError(
+                f"{name}: data.task=classification needs whole-number class labels, but y holds "
+                "fractions or NaN; leave data.task=auto (regression) or round the labels."
+            )
+    labels = y.astype(np.int64)
+    if labels.min() < 0:
+        rows = np.flatnonzero(labels < 0)[:5] + 1
+        raise TrainkitError(
+            f"{name}: class labels must be 0..C-1, but y holds {int(labels.min())} (rows "
+            f"{', '.join(map(str, rows))}); map the labels to 0..C-1 first."
+        )
+    return labels, [str(c) for c in range(int(labels.max()) + 1)]
+
+
+def shape_facts(data: ArrayData) -> dict[str, int | None]:
+    """What the net's config may interpolate, read off the arrays (None: not this kind of data).
+
+    num_features: values per sample (F of a table, C*L or C*H*W flattened); in_channels: C of
+    (N, C, ...); length: L of a sequence (N, C, L); height, width (and image_size when square)
+    of images (N, C, H, W); num_classes (classification) or num_targets (regression).
+    """
+    shape = data.x.shape[1:]
+    facts: dict[str, int | None] = dict.fromkeys(SHAPE_KEYS)
+    facts["num_features"] = int(math.prod(shape))
+    if len(shape) >= 2:
+        facts["in_channels"] = int(shape[0])
+    if len(shape) == 2:
+        facts["length"] = int(shape[1])
+    if len(shape) == 3:
+        facts["height"], facts["width"] = int(shape[1]), int(shape[2])
+        facts["image_size"] = int(shape[1]) if shape[1] == shape[2] else None
+    if data.classification:
+        facts["num_classes"] = max(len(data.class_names), int(data.y.max()) + 1, 2)
+    else:
+        facts["num_targets"] = int(math.prod(data.y.shape[1:]))
+    return facts
+
+
+_FILE_FACTS: dict[tuple, dict[str, int | None]] = {}
+
+
+def file_facts(path: str, target_path: str | None = None, task: str = "auto") -> dict:
+    """`shape_facts` of an array file, read once per file version (for config interpolation)."""
+    file = Path(str(path)).expanduser()
+    stat = file.stat() if file.exists() else None
+    key = (str(file.resolve()), target_path, task, stat and (stat.st_mtime_ns, stat.st_size))
+    if key not in _FILE_FACTS:
+        x, y = read_arrays(file, target_path)
+        _FILE_FACTS[key] = shape_facts(to_array_data(x, y, task, str(file)))
+    return _FILE_FACTS[key]
+
+
+# -- the data module ----------------------------------------------------------------------------
+class ArrayDataModule(InMemoryDataModule):
+    """Arrays of any shape, from `path` (a file) or `source` (a function returning ArrayData or
+    (X, y)); split stratified and seeded, standardised with training statistics.
+
+    Sizes given in the config (num_features, in_channels, ..., num_classes) are checked against
+    the arrays; `max_shift` > 0 shifts training images (N, C, H, W) by up to that many pixels.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        source: Callable[[], Any] | None = None,
+        target_path: str | None = None,
+        task: str = "auto",
+        max_shift: int = 0,
+        num_features: int | None = None,
+        in_channels: int | None = None,
+        length: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        image_size: int | None = None,
+        num_targets: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (path is None) == (source is None):
+            raise TrainkitError("An ArrayDataModule needs either data.path or data.source.")
+        if task not in TASKS:
+            raise TrainkitError(f"data.task must be auto, classification or regression, got {task!r}.")
+        self.path, self.source, self.target_path, self.task = path, source, target_path, task
+        self.max_shift = max_shift
+        self.declared = {
+            "num_features": num_features, "in_channels": in_channels, "length": length,
+            "height": height, "width": width, "image_size": image_size,
+            "num_classes": self.num_classes, "num_targets": num_targets,
+        }  # fmt: skip
+
+    @property
+    def name(self) -> str:
+        if self.path is not None:
+            return str(self.path)
+        function = getattr(self.source, "func", self.source)  # a partial's function
+        return str(getattr(self, "dataset", None) or getattr(function, "__name__", "data"))
+
+    def load(self) -> ArrayData:
+        if self.source is None:
+            return to_array_data(*read_arrays(self.path, self.target_path), self.task, self.name)
+        loaded = self.source()
+        if isinstance(loaded, ArrayData):
+            return loaded
+        if isinstance(loaded, (tuple, list)) and len(loaded) == 2:
+            return to_array_data(*loaded, self.task, self.name)
+        raise TrainkitError(
+            f"data.source {self.name} returned {type(loaded).__name__}; it must return "
+            "ArrayData or a pair (X, y)."
+        )
+
+    def check(self, data: ArrayData) -> None:
+        found = shape_facts(data)
+        for key, declared in self.declared.items():
+            if key == "num_classes" and declared is not None and found[key] is not None:
+                continue  # labels beyond num_classes are the doctor's labels_out_of_range
+            if declared is not None and declared != found[key]:
+                shown = f"{data.x.shape[1:]} inputs" if key != "num_targets" else "targets"
+                raise TrainkitError(
+                    f"data.{key} is {declared} but {self.name} has "
+                    + (f"{found[key]}" if found[key] is not None else f"no {key} ({shown})")
+                    + (f"; set data.{key}={found[key]}." if found[key] is not None else ".")
+                )
+        if self.max_shift and data.x.ndim != 4:
+            raise TrainkitError(
+                f"data.max_shift shifts images (N, C, H, W); {self.name} has inputs of shape "
+                f"{data.x.shape[1:]}. Set data.max_shift=0."
+            )
+
+    def train_transform(self) -> BatchTransform | None:
+        if self.max_shift <= 0:
+            return None
+        import torch
+
+        from trainkit.data.transforms import random_shift
+
+        # Shifted-in pixels are a raw 0 (the background), per channel, after standardisation.
+        fill = torch.zeros(1)
+        mean, std = self.feature_mean, self.feature_std
+        if mean is not None and mean.size == mean.shape[1]:  # one mean per channel
+            fill = torch.from_numpy(-mean / std).reshape(-1)
+        return partial(random_shift, max_shift=self.max_shift, fill=fill)

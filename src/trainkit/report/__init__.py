@@ -1,0 +1,1 @@
+"""What a run leaves for people: summary.json, the HPARAMS tab, the console table, figures."""
