@@ -1,4 +1,9 @@
-"""Shared helpers: compose the real configs, run the real scripts, read run directories."""
+"""Shared helpers: compose the real configs, run the real scripts, read run directories.
+
+The kit's tests train the tiny experiments of tests/conf/experiment/ (data saved from
+scikit-learn into a temporary folder, nets from tests/tiny.py), never the examples, so a project
+that drops every example keeps every kit test.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,40 @@ import subprocess
 import sys
 from pathlib import Path
 
+import shutil
+import tempfile
+
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from tiny import DATA_ENV, write_data
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 TESTS = REPO / "tests"
-EXPERIMENTS = ("regression", "binary", "multiclass", "cnn")
+# The kit's test experiments (tests/conf/experiment/), one of each kind.
+TINY = ("tiny_regression", "tiny_binary", "tiny_multiclass", "tiny_cnn")
 # Small and quiet: no progress bar, no model summary table.
 QUIET = ["callbacks.progress_bar=null", "trainer.enable_model_summary=false"]
 # Bit-equal reruns and resumes: the CPU is deterministic as it is; on a GPU, cuDNN and atomic
 # adds are not, unless Lightning's deterministic mode is on.
 REPRODUCIBLE = ["trainer.deterministic=true"] if torch.cuda.is_available() else []
+
+
+def pytest_configure(config) -> None:
+    """Write the test data once per session; scripts started by the tests inherit its folder."""
+    if not os.environ.get(DATA_ENV):
+        folder = Path(tempfile.mkdtemp(prefix="trainkit-test-data-"))
+        write_data(folder)
+        os.environ[DATA_ENV] = str(folder)
+        config._trainkit_data = folder  # removed again at the end of the session
+
+
+def pytest_unconfigure(config) -> None:
+    folder = getattr(config, "_trainkit_data", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(DATA_ENV, None)
 
 
 def compose_train(run_dir: Path, overrides: list[str]):
@@ -82,7 +108,7 @@ def trained_runs(tmp_path_factory) -> dict:
     from trainkit.run.train import train
 
     runs = {}
-    for name in EXPERIMENTS:
+    for name in TINY:
         run_dir = tmp_path_factory.mktemp(name) / "run"
         cfg = compose_train(
             run_dir,

@@ -23,14 +23,10 @@ def user_error(exc: BaseException) -> TrainkitError | None:
     from hydra.errors import InstantiationException
     from omegaconf.errors import MissingMandatoryValue
 
-    chain = []
-    seen: BaseException | None = exc
-    while seen is not None and seen not in chain:
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    for item in chain:
-        if isinstance(item, TrainkitError):
-            return item
+    found = trainkit_error_in(exc)
+    if found is not None:
+        return found
+    chain = _chain(exc)
     for item in chain:
         if isinstance(item, MissingMandatoryValue):
             key = getattr(item, "full_key", "") or "a key marked ???"
@@ -43,3 +39,18 @@ def user_error(exc: BaseException) -> TrainkitError | None:
                 "arguments (HYDRA_FULL_ERROR=1 shows the traceback)."
             )
     return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and every exception it was raised from or during."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return chain
+
+
+def trainkit_error_in(exc: BaseException) -> TrainkitError | None:
+    """The TrainkitError anywhere in `exc`'s chain (Hydra and OmegaConf wrap them)."""
+    return next((e for e in _chain(exc) if isinstance(e, TrainkitError)), None)

@@ -109,7 +109,7 @@ DATA_KEY = re.compile(r"^\$\{data\.(\w+)\}$")
 def _model_size_problems(cfg: DictConfig) -> list[str]:
     """The model takes its sizes from the data (${data.num_features}, ${data.in_channels}):
     a size this data config lacks, or has no value for, or cannot read, is named here."""
-    from trainkit.errors import user_error
+    from trainkit.errors import trainkit_error_in
 
     model = cfg.get("model")
     if not isinstance(model, DictConfig):
@@ -124,7 +124,7 @@ def _model_size_problems(cfg: DictConfig) -> list[str]:
             "sequences or images), or add the key to the data config"
         ]
     except Exception as exc:
-        error = user_error(exc)  # an array file that cannot be read says so itself
+        error = trainkit_error_in(exc)  # an array file that cannot be read says so itself
         if error is not None:
             raise error from None
         return []  # anything else is reported where it is used

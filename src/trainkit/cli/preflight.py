@@ -45,10 +45,21 @@ def check_command_line(config_name: str, argv: Sequence[str], conf_dir: Path) ->
         cfg = compose_checked(config_name, overrides, conf_dir)
         check_files(cfg)  # first: a missing file explains the sizes read from it
         if config_name == "train":
-            check_config(cfg)
+            try:
+                check_config(cfg)
+            except TrainkitError as error:
+                raise TrainkitError(f"{error}{_experiment_hint(cfg, conf_dir)}") from None
             sweep_target(cfg)  # optimized_metric / optimized_mode agree
     except TrainkitError as error:
         exit_with(error)
+
+
+def _experiment_hint(cfg: DictConfig, conf_dir: Path) -> str:
+    """For a run with no experiment: which experiments there are."""
+    options = group_options(conf_dir, "experiment")
+    if cfg.get("experiment") not in (None, "default") or not options:
+        return ""
+    return f" Or train an experiment: +experiment=NAME ({', '.join(options)})."
 
 
 def check_files(cfg: DictConfig) -> None:
