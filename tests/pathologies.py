@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from trainkit.data import TabularDataModule
 from my_project.data.sources import ArrayData
-from my_project.nets import MLP
+from my_project.nets.mlp import MLP
 
 
 class ProbabilityMLP(MLP):

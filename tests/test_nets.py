@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from my_project.nets import MLP, SimpleCNN
+from my_project.nets.cnn import SimpleCNN
+from my_project.nets.mlp import MLP
 
 
 @pytest.mark.parametrize(("channels", "size"), [(1, 8), (1, 28), (3, 32)])

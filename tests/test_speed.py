@@ -25,7 +25,7 @@ from torchmetrics.classification import (
 
 from trainkit.callbacks.dispatch import call_defined_hooks, defined_hooks_only
 from trainkit.data.loader import TensorBatchLoader
-from my_project.nets import MLP
+from my_project.nets.mlp import MLP
 from trainkit.tasks import ClassificationTask
 from trainkit.tasks.meters import ConfusionMetrics, LossMeter
 
@@ -211,7 +211,7 @@ def test_no_host_sync_in_a_training_step_on_gpu(tmp_path, name):
 
 
 def test_channels_last_and_bf16_mixed_train_the_cnn():
-    from my_project.nets import SimpleCNN
+    from my_project.nets.cnn import SimpleCNN
 
     x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
     losses = {}

@@ -1,6 +1,1 @@
-"""Plain torch.nn.Modules; nothing here knows about Lightning or Hydra."""
-
-from my_project.nets.cnn import SimpleCNN
-from my_project.nets.mlp import MLP
-
-__all__ = ["MLP", "SimpleCNN"]
+"""Nets of this project: plain torch.nn.Modules that return raw scores (logits or values)."""
