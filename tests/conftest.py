@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-from pathlib import Path
-
-import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,3 +121,21 @@ def trained_runs(tmp_path_factory) -> dict:
         train(cfg)
         runs[name] = (run_dir, cfg)
     return runs
+
+
+@pytest.fixture(scope="session")
+def converged_runs(tmp_path_factory):
+    """summary.json of an experiment trained with its own settings (to early stopping or its
+    max_epochs), trained once per session on first use: `converged_runs("cnn")`."""
+    from trainkit.run.train import train
+
+    cache: dict[str, dict] = {}
+
+    def get(name: str) -> dict:
+        if name not in cache:
+            run_dir = tmp_path_factory.mktemp(f"{name}-converged") / "run"
+            cache[name] = train(compose_train(run_dir, [f"+experiment={name}"]))
+            cache[name]["run_dir"] = str(run_dir)
+        return cache[name]
+
+    return get

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,28 @@ def training_config(ckpt_path: Path, checkpoint: dict) -> DictConfig:
     return OmegaConf.load(config)
 
 
+def build_from_checkpoint(node: DictConfig, ckpt_path: Path) -> Any:
+    """Instantiate the data or model config a checkpoint's run recorded; a class it names that no
+    longer imports (a renamed package, a moved module) gets an error that says so."""
+    from hydra.errors import InstantiationException
+
+    try:
+        return instantiate(node)
+    except InstantiationException as exc:
+        missing = re.search(r"Error locating target '([\w.]+)'", str(exc))
+        if missing is None:
+            raise
+        target = missing.group(1)
+        raise TrainkitError(
+            f"{ckpt_path} was trained with {target}, which no longer imports (its package was "
+            "renamed, e.g. by scripts/new_project.py, or the module moved). Evaluate it where "
+            f"{target.split('.')[0]} is importable, or retrain it in this project."
+        ) from None
+
+
 def restore_model(train_cfg: DictConfig, checkpoint: dict, ckpt_path: Path) -> Any:
     """The trained model, rebuilt from its config with the checkpoint's weights."""
-    model = instantiate(train_cfg.model)
+    model = build_from_checkpoint(train_cfg.model, ckpt_path)
     problem = state_dict_mismatch(model.state_dict(), checkpoint["state_dict"])
     if problem:
         raise TrainkitError(f"{ckpt_path} does not fit the model its run config builds: {problem}.")
@@ -61,7 +81,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     start = time.perf_counter()
     ckpt_path, train_cfg, state = checkpoint_and_config(cfg, "eval.py")
     L.seed_everything(train_cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(train_cfg.data)
+    datamodule = build_from_checkpoint(train_cfg.data, ckpt_path)
     model = restore_model(train_cfg, state, ckpt_path)
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,

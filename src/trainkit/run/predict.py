@@ -8,12 +8,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
 
 from trainkit.errors import TrainkitError
-from trainkit.run.evaluate import checkpoint_and_config, restore_model
+from trainkit.run.evaluate import build_from_checkpoint, checkpoint_and_config, restore_model
 
 
 def read_inputs(path: Path, datamodule: Any) -> Tensor:
@@ -58,7 +57,7 @@ def _numeric(row: list[str]) -> bool:
 def predict(cfg: DictConfig) -> Path:
     """Write predictions.csv into the run directory and return its path."""
     ckpt_path, train_cfg, state = checkpoint_and_config(cfg, "predict.py")
-    datamodule = instantiate(train_cfg.data)
+    datamodule = build_from_checkpoint(train_cfg.data, ckpt_path)
     datamodule.setup("predict")
     model = restore_model(train_cfg, state, ckpt_path)
     model.eval()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
-from conftest import REPO, compose_train, read_summary
+from conftest import REPO, compose_train, read_summary, script_env
 from nbclient import NotebookClient
 
 NOTEBOOKS = REPO / "notebooks"
@@ -17,13 +16,13 @@ NOTEBOOKS = REPO / "notebooks"
 
 @pytest.fixture(scope="session")
 def notebook_runs(tmp_path_factory) -> dict[str, Path]:
-    """Two 2-epoch cnn runs laid out as under logs/: a healthy one and, trained first, one whose
-    learning rate is far too high (so the doctor has findings). Returns {name: run_dir}."""
+    """Two 2-epoch tiny_cnn runs laid out as under logs/: a healthy one and, trained first, one
+    whose learning rate is far too high (so the doctor has findings). Returns {name: run_dir}."""
     import torch
 
     from trainkit.run.train import train
 
-    runs_dir = tmp_path_factory.mktemp("notebooks") / "logs" / "cnn" / "runs"
+    runs_dir = tmp_path_factory.mktemp("notebooks") / "logs" / "tiny_cnn" / "runs"
     runs = {"diverged": runs_dir / "lr0.5", "healthy": runs_dir / "lr0.002"}
     threads = torch.get_num_threads()
     # Runs this small gain nothing from a second thread; on a busy machine two threads wait on
@@ -31,7 +30,7 @@ def notebook_runs(tmp_path_factory) -> dict[str, Path]:
     torch.set_num_threads(1)
     try:
         for name, lr in (("diverged", ["model.optimizer.lr=0.5"]), ("healthy", [])):
-            train(compose_train(runs[name], ["+experiment=cnn", "trainer.max_epochs=2", *lr]))
+            train(compose_train(runs[name], ["+experiment=tiny_cnn", "trainer.max_epochs=2", *lr]))
     finally:
         torch.set_num_threads(threads)
     return runs
@@ -47,7 +46,7 @@ def execute(name: str, **parameters) -> nbformat.NotebookNode:
     assert set(parameters) <= defaults, f"not parameters of {name}: {set(parameters) - defaults}"
     cell.source += "".join(f"\n{key} = {value!r}" for key, value in parameters.items())
     client = NotebookClient(nb, timeout=120, kernel_name="python3")
-    client.execute(cwd=str(REPO), env={**os.environ, "MPLBACKEND": "Agg"})
+    client.execute(cwd=str(REPO), env={**script_env(), "MPLBACKEND": "Agg"})  # tests/ importable
     return nb
 
 
@@ -80,7 +79,7 @@ def test_compare_runs_shows_each_runs_curves_metrics_and_findings(notebook_runs)
     text = text_of(nb)
     summaries = {run: read_summary(run) for run in (diverged, healthy)}
     for run in (diverged, healthy):
-        assert f"{run.name}: cnn, completed (max_epochs), 2 epochs of curves" in text
+        assert f"{run.name}: tiny_cnn, completed (max_epochs), 2 epochs of curves" in text
     # the one setting that differs, in the order the runs were given
     assert re.search(r"^model\.optimizer\.lr +0\.5 +0\.002$", text, re.MULTILINE)
     recalls = [f"{summaries[run]['metrics']['test/recall']:.4f}" for run in (diverged, healthy)]
@@ -97,11 +96,11 @@ def test_compare_runs_shows_each_runs_curves_metrics_and_findings(notebook_runs)
 
 def test_inspect_model_recomputes_the_runs_test_numbers(notebook_runs):
     healthy = notebook_runs["healthy"]
-    # No RUN_DIR: the notebook picks the newest cnn run under LOGS_DIR, the healthy one.
+    # No RUN_DIR: the notebook picks the newest classifier run under LOGS_DIR, the healthy one.
     nb = execute("inspect_model", LOGS_DIR=str(healthy.parents[2]))
     text = text_of(nb)
     summary = read_summary(healthy)
-    assert Path(re.search(r"^Run: (.+) \(cnn\)$", text, re.MULTILINE)[1]) == healthy
+    assert Path(re.search(r"^Run: (.+) \(tiny_cnn\)$", text, re.MULTILINE)[1]) == healthy
     matrix = np.array(summary["confusion_matrix"]["test"])
     wrong = int(matrix.sum() - np.trace(matrix))
     assert f"{wrong} of {matrix.sum()} test samples misclassified" in text
@@ -109,4 +108,4 @@ def test_inspect_model_recomputes_the_runs_test_numbers(notebook_runs):
     assert float(recall[1]) == pytest.approx(summary["metrics"]["test/recall"], abs=1e-6)
     assert "scikit-learn and torchmetrics agree: True" in text
     assert "The same counts as the test confusion matrix in summary.json: True" in text
-    assert images_of(nb) == 1 + (wrong > 0), "the misclassified digits, then the confusion matrix"
+    assert images_of(nb) == 1 + (wrong > 0), "the misclassified samples, then the confusion matrix"
