@@ -67,3 +67,15 @@ class TinyCNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(torch.flatten(self.features(x), 1))
+
+
+class TinyConv1d(nn.Module):
+    """One Conv1d stage, global average pooling and a linear head, for (N, C, L) sequences."""
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 16) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, width, kernel_size=5, padding=2)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(torch.relu(self.conv(x)).mean(dim=2))
