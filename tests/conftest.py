@@ -125,17 +125,38 @@ def trained_runs(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def converged_runs(tmp_path_factory):
-    """summary.json of an experiment trained with its own settings (to early stopping or its
-    max_epochs), trained once per session on first use: `converged_runs("cnn")`."""
-    from trainkit.run.train import train
+    """`converged_runs("+experiment=cnn")`: the run directory of scripts/train.py run exactly as a
+    user types it (the experiment's own settings, to early stopping or max_epochs), trained once
+    per session and shared by every test that asks for the same command line."""
+    cache: dict[tuple[str, ...], Path] = {}
 
-    cache: dict[str, dict] = {}
-
-    def get(name: str) -> dict:
-        if name not in cache:
-            run_dir = tmp_path_factory.mktemp(f"{name}-converged") / "run"
-            cache[name] = train(compose_train(run_dir, [f"+experiment={name}"]))
-            cache[name]["run_dir"] = str(run_dir)
-        return cache[name]
+    def get(*args: str) -> Path:
+        if args not in cache:
+            run_dir = tmp_path_factory.mktemp("converged") / "run"
+            # a whole run: minutes on a busy CPU
+            result = run_script("train.py", *args, f"hydra.run.dir={run_dir}", timeout=900)
+            assert result.returncode == 0, result.stderr[-3000:]
+            cache[args] = run_dir
+        return cache[args]
 
     return get
+
+
+def check_search(search_file: Path, experiment: str, run_dir: Path) -> None:
+    """Every key an Optuna search config varies exists in `experiment`, and the search's
+    optimized_metric and optimized_mode agree."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from trainkit.sweep import sweep_target
+
+    source = OmegaConf.load(search_file)
+    params = [f"{k}={v}" for k, v in source.hydra.sweeper.params.items()]
+    cfg = compose_train(
+        run_dir, [f"+experiment={experiment}", f"hparams_search={search_file.stem}"]
+    )
+    assert sweep_target(cfg) == (source.optimized_metric, source.optimized_mode)
+    for override in OverridesParser.create().parse_overrides(params):
+        key = override.get_key_element()
+        assert override.is_sweep_override(), key
+        assert OmegaConf.select(cfg, key, default="absent") != "absent", (experiment, key)

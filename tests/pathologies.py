@@ -4,33 +4,40 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tiny import mlp
 from torch import Tensor, nn
 
-from trainkit.data import TabularDataModule
-from my_project.data.sources import ArrayData
-from my_project.nets.mlp import MLP
+from trainkit.data import ArrayData, ArrayDataModule
 
 
-class ProbabilityMLP(MLP):
+class ProbabilityMLP(nn.Module):
     """An MLP that ends in a sigmoid (one output) or softmax: probabilities into a logits loss."""
 
+    def __init__(self, in_features: int, out_features: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = mlp(in_features, out_features, hidden)
+
     def forward(self, x: Tensor) -> Tensor:
-        out = super().forward(x)
+        out = self.net(x)
         return torch.sigmoid(out) if out.shape[-1] == 1 else torch.softmax(out, dim=-1)
 
 
-class DeadReluMLP(MLP):
+class DeadReluMLP(nn.Module):
     """Hidden biases far below zero: every ReLU is dead and no gradient reaches hidden layers."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, in_features: int, out_features: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = mlp(in_features, out_features, hidden)
+        hidden_layers = [m for m in self.net if isinstance(m, nn.Linear)][:-1]
         with torch.no_grad():
-            for layer in self.layers[:-1]:
-                if isinstance(layer, nn.Linear):
-                    layer.bias.fill_(-1000.0)
+            for layer in hidden_layers:
+                layer.bias.fill_(-1000.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
 
 
-class LeakyTabularDataModule(TabularDataModule):
+class LeakyArrayDataModule(ArrayDataModule):
     """Duplicates a share of the rows before splitting, so copies land in train and val/test."""
 
     def __init__(self, duplicate_fraction: float = 0.3, **kwargs) -> None:

@@ -253,7 +253,7 @@ def test_eval_gives_the_test_metrics_of_training(brief_runs, name, tmp_path):
 @pytest.mark.parametrize("name", YOURS)
 def test_a_run_with_its_own_settings_raises_no_warning(converged_runs, name):
     """Your experiment as configured, to the end: the doctor must find nothing to warn about."""
-    summary = converged_runs(name)
+    summary = read_summary(converged_runs(f"+experiment={name}"))
     assert summary["status"] == "completed"
     warnings = [f for f in summary["diagnostics"] if f["severity"] in ("warning", "error")]
     assert not warnings, "\n".join(f"{f['code']}: {f['message']}" for f in warnings)

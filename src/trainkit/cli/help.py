@@ -18,9 +18,18 @@ def wants_help(argv: list[str]) -> bool:
 
 
 def group_options(conf_dir: Path, group: str) -> list[str]:
-    """The options of a config group (conf/GROUP/*.yaml), sorted; none for a missing group."""
+    """The options of a config group (conf/GROUP/*.yaml), sorted; none for a missing group.
+
+    While Hydra is initialised, also those its search path adds (another config folder, a
+    SearchPathPlugin): they are as usable as the files in conf/.
+    """
+    from hydra.core.global_hydra import GlobalHydra
+
     folder = conf_dir / group
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    options = {p.stem for p in folder.glob("*.yaml")} if folder.is_dir() else set()
+    if GlobalHydra.instance().is_initialized():
+        options.update(GlobalHydra.instance().config_loader().get_group_options(group))
+    return sorted(options)
 
 
 def config_groups(conf_dir: Path) -> dict[str, list[str]]:
@@ -42,7 +51,7 @@ def help_text(name: str, argv: list[str], conf_dir: Path) -> str:
     overrides = [a for a in argv if not a.startswith("-")]
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name=name):
         cfg = compose(name, overrides=overrides)
-    groups = "\n".join(f"{g}: {', '.join(o)}" for g, o in config_groups(conf_dir).items())
+        groups = "\n".join(f"{g}: {', '.join(o)}" for g, o in config_groups(conf_dir).items())
     return (
         f"{name} is powered by Hydra.\n\n"
         "== Configuration groups ==\n"

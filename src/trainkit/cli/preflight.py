@@ -16,8 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
 from trainkit.cli.config_checks import check_config
-from trainkit.errors import TrainkitError, exit_with
 from trainkit.cli.help import group_options
+from trainkit.errors import TrainkitError, exit_with
 from trainkit.sweep.target import sweep_target
 
 # Flags that make Hydra print or sweep instead of running one job.
@@ -86,8 +86,8 @@ def compose_checked(config_name: str, overrides: list[str], conf_dir: Path) -> D
     from hydra.errors import ConfigCompositionException, MissingConfigException
 
     own = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
-    _check_experiment_override(own, conf_dir)
     with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        _check_experiment_override(own, conf_dir)  # inside: Hydra's search path knows them all
         try:
             return compose(config_name, overrides=own)
         except MissingConfigException as exc:

@@ -27,9 +27,9 @@ def check_labels(targets: dict[str, Tensor], num_classes: int) -> Finding | None
         "The loss would index past the net's outputs: cross-entropy crashes, BCE trains on "
         "nonsense.",
         f"set the number of classes to {top + 1} with data.num_classes={top + 1} (model."
-        "num_classes and the net's output size follow it unless overridden; for a binary "
-        "experiment use +experiment=multiclass), or map the labels to "
-        f"0..{num_classes - 1} in the data module.",
+        "num_classes and the net's output size follow it unless overridden; a one-logit binary "
+        f"net must become a classifier with num_classes={top + 1} outputs), or map the labels "
+        f"to 0..{num_classes - 1} in the data module.",
     )
 
 

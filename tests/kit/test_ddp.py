@@ -46,7 +46,7 @@ def test_two_process_run_reports_one_process_metrics(tmp_path):
     run_dir = tmp_path / "run"
     result = run_script(
         "train.py",
-        "+experiment=multiclass",
+        "+experiment=tiny_multiclass",
         "trainer=ddp_cpu",
         "trainer.max_epochs=3",
         "data.batch_size=16",

@@ -68,10 +68,11 @@ def test_regression_refuses_broadcasting_shapes():
 
 def test_balanced_class_weights_come_from_the_training_labels():
     import lightning as L
+    from sklearn.datasets import load_wine
 
-    from trainkit.data import TabularDataModule
+    from trainkit.data import ArrayDataModule
 
-    dm = TabularDataModule("wine", num_features=13, num_classes=3, seed=0)
+    dm = ArrayDataModule(source=lambda: load_wine(return_X_y=True), num_classes=3, seed=0)
     task = ClassificationTask(torch.nn.Linear(13, 3), ADAM, num_classes=3, class_weights="balanced")
     trainer = L.Trainer(
         max_epochs=1,

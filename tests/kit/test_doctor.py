@@ -15,8 +15,11 @@ from trainkit.errors import TrainkitError
 from trainkit.run.train import train
 
 LONG = ["callbacks.early_stopping=null", "model.scheduler=null"]
+# A linear net on diabetes: plain SGD at this rate grows the loss epoch by epoch (an MLP's loss
+# jumps straight to inf instead, which hides loss_diverging and exploding_gradients).
 DIVERGING_SGD = [
-    "+experiment=regression",
+    "+experiment=tiny_regression",
+    "model.net._target_=torch.nn.Linear",
     "model/optimizer=sgd",
     "model.optimizer.momentum=0",
     "model.optimizer.lr=0.3",
@@ -26,15 +29,13 @@ DIVERGING_SGD = [
 PATHOLOGIES = {
     # built differently from the cases below: Adam with a huge rate, sigmoid depth, plain SGD
     "loss_diverging (adam)": (
-        ["+experiment=binary", "model.optimizer.lr=10", "trainer.max_epochs=8", *LONG],
+        ["+experiment=tiny_binary", "model.optimizer.lr=10", "trainer.max_epochs=8", *LONG],
         "lower model.optimizer.lr from 10",
     ),
     "vanishing_gradients (sigmoid depth)": (
         [
-            "+experiment=binary",
+            "+experiment=tiny_binary",
             "model.net._target_=pathologies.DeepSigmoidNet",
-            "~model.net.hidden_sizes",
-            "~model.net.dropout",
             "model/optimizer=sgd",
             "model.optimizer.lr=0.01",
             "trainer.max_epochs=4",
@@ -43,7 +44,7 @@ PATHOLOGIES = {
     ),
     "loss_not_decreasing (sgd)": (
         [
-            "+experiment=multiclass",
+            "+experiment=tiny_multiclass",
             "model/optimizer=sgd",
             "model.optimizer.lr=1e-5",
             "trainer.max_epochs=10",
@@ -52,7 +53,7 @@ PATHOLOGIES = {
         "tune.lr_find=true",
     ),
     "loss_not_decreasing": (
-        ["+experiment=binary", "model.optimizer.lr=1e-7", "trainer.max_epochs=6", *LONG],
+        ["+experiment=tiny_binary", "model.optimizer.lr=1e-7", "trainer.max_epochs=6", *LONG],
         "raise model.optimizer.lr from 1e-07 to about 1e-3",
     ),
     "loss_diverging": ([*DIVERGING_SGD, "trainer.max_epochs=8", *LONG], "lower model.optimizer.lr"),
@@ -60,7 +61,7 @@ PATHOLOGIES = {
     "non_finite_loss": ([*DIVERGING_SGD, "trainer.max_epochs=40", *LONG], "last good checkpoints"),
     "prediction_collapse": (
         [
-            "+experiment=multiclass",
+            "+experiment=tiny_multiclass",
             "model.net._target_=pathologies.DeadReluMLP",
             "trainer.max_epochs=5",
         ],
@@ -68,7 +69,7 @@ PATHOLOGIES = {
     ),
     "no_better_than_baseline": (
         [
-            "+experiment=multiclass",
+            "+experiment=tiny_multiclass",
             "model.optimizer.weight_decay=100",
             "trainer.max_epochs=8",
             *LONG,
@@ -77,36 +78,37 @@ PATHOLOGIES = {
     ),
     "overfitting": (
         [
-            "+experiment=multiclass",
-            "model.net.hidden_sizes=[256,256]",
-            "model.net.dropout=0",
+            # breast cancer: wine is so clean that its validation loss keeps falling
+            "+experiment=tiny_binary",
+            "+model.net.hidden=256",
+            "+model.net.dropout=0",
             "model.optimizer.weight_decay=0",
             "model.optimizer.lr=0.01",
             "data.batch_size=8",
-            "trainer.max_epochs=60",
+            "trainer.max_epochs=30",
             *LONG,
         ],
         "weight_decay",
     ),
     "probabilities_into_logits_loss": (
         [
-            "+experiment=multiclass",
+            "+experiment=tiny_multiclass",
             "model.net._target_=pathologies.ProbabilityMLP",
             "trainer.max_epochs=3",
         ],
         "remove the final sigmoid/softmax",
     ),
     "class_imbalance": (
-        ["+experiment=binary", "data.class_fraction={1: 0.1}", "trainer.max_epochs=3"],
+        ["+experiment=tiny_binary", "data.class_fraction={1: 0.1}", "trainer.max_epochs=3"],
         "model.pos_weight=balanced",
     ),
     "unscaled_inputs": (
-        ["+experiment=binary", "data.standardize=false", "trainer.max_epochs=3"],
+        ["+experiment=tiny_binary", "data.standardize=false", "trainer.max_epochs=3"],
         "data.standardize=true",
     ),
     "vanishing_gradients": (
         [
-            "+experiment=binary",
+            "+experiment=tiny_binary",
             "model.net._target_=pathologies.DeadReluMLP",
             "trainer.max_epochs=3",
         ],
@@ -114,8 +116,8 @@ PATHOLOGIES = {
     ),
     "train_eval_overlap": (
         [
-            "+experiment=binary",
-            "data._target_=pathologies.LeakyTabularDataModule",
+            "+experiment=tiny_binary",
+            "data._target_=pathologies.LeakyArrayDataModule",
             "trainer.max_epochs=2",
         ],
         "drop_duplicates",
@@ -155,7 +157,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_labels_out_of_range_stop_before_any_step(tmp_path):
-    overrides = ["+experiment=multiclass", "model.num_classes=2", "model.net.out_features=2"]
+    overrides = ["+experiment=tiny_multiclass", "model.num_classes=2", "model.net.out_features=2"]
     with pytest.raises(TrainkitError, match="Labels outside"):
         run(tmp_path, overrides)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -183,13 +185,13 @@ def test_accuracy_paradox_is_no_better_than_baseline():
 
 def test_overfit_debug_reaches_near_zero_or_says_why(tmp_path):
     healthy = run(
-        tmp_path / "ok", ["+experiment=binary", "debug=overfit", "trainer.max_epochs=150"]
+        tmp_path / "ok", ["+experiment=tiny_binary", "debug=overfit", "trainer.max_epochs=150"]
     )
     assert healthy["diagnostics"] == [], healthy["diagnostics"]
     broken = run(
         tmp_path / "dead",
         [
-            "+experiment=binary",
+            "+experiment=tiny_binary",
             "debug=overfit",
             "trainer.max_epochs=20",
             "model.net._target_=pathologies.DeadReluMLP",
@@ -201,7 +203,7 @@ def test_overfit_debug_reaches_near_zero_or_says_why(tmp_path):
 
 @pytest.mark.parametrize("mode", ["fast", "limit", "profile"])
 def test_debug_configs_run(tmp_path, mode):
-    summary = run(tmp_path, ["+experiment=multiclass", f"debug={mode}"])
+    summary = run(tmp_path, ["+experiment=tiny_multiclass", f"debug={mode}"])
     assert summary["status"] == "completed"
     assert summary["diagnostics"] == [], summary["diagnostics"]  # a healthy net, briefly
     if mode == "fast":
@@ -216,7 +218,7 @@ def test_lr_finder_sets_the_learning_rate_it_reports(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     cfg = compose_train(
-        tmp_path / "run", ["+experiment=binary", "tune.lr_find=true", "trainer.max_epochs=3"]
+        tmp_path / "run", ["+experiment=tiny_binary", "tune.lr_find=true", "trainer.max_epochs=3"]
     )
     summary = train(cfg)
     used = summary["lr_find"]["used"]
@@ -236,7 +238,7 @@ def test_gradient_norm_is_logged_every_n_steps(tmp_path):
     run(
         tmp_path,
         [
-            "+experiment=cnn",
+            "+experiment=tiny_cnn",
             "trainer.max_epochs=2",
             "callbacks.doctor.every_n_steps=5",
             "trainer.gradient_clip_val=1.0",
@@ -253,7 +255,7 @@ def test_gradient_norm_is_logged_every_n_steps(tmp_path):
 
 def test_labels_are_checked_before_the_lr_finder_steps(tmp_path):
     overrides = [
-        "+experiment=multiclass",
+        "+experiment=tiny_multiclass",
         "model.num_classes=2",
         "model.net.out_features=2",
         "tune.lr_find=true",

@@ -11,7 +11,7 @@ def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("train") / "run"
     result = run_script(
         "train.py",
-        "+experiment=multiclass",
+        "+experiment=tiny_multiclass",
         "trainer.max_epochs=3",
         "data.eval_batch_size=7",
         f"hydra.run.dir={run_dir}",
@@ -28,7 +28,7 @@ def test_eval_reproduces_training_test_metrics_exactly(trained, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     trained_metrics = read_summary(trained)["metrics"]
     summary = read_summary(eval_dir)
-    assert summary["experiment"] == "multiclass" and summary["status"] == "completed"
+    assert summary["experiment"] == "tiny_multiclass" and summary["status"] == "completed"
     assert set(summary["metrics"]) == {k for k in trained_metrics if k.startswith("test/")}
     for key, value in summary["metrics"].items():
         assert value == trained_metrics[key], key  # bit for bit: same weights, data and code

@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import EXPERIMENTS, read_summary
+from conftest import TINY, read_summary
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 TASK_METRICS = {
-    "regression": ("loss", "mse", "mae", "r2"),
-    "binary": ("loss", "acc", "f1", "precision", "recall"),
-    "multiclass": ("loss", "acc", "f1", "precision", "recall"),
-    "cnn": ("loss", "acc", "f1", "precision", "recall"),
+    "tiny_regression": ("loss", "mse", "mae", "r2"),
+    "tiny_binary": ("loss", "acc", "f1", "precision", "recall"),
+    "tiny_multiclass": ("loss", "acc", "f1", "precision", "recall"),
+    "tiny_cnn": ("loss", "acc", "f1", "precision", "recall"),
 }
 
 
@@ -30,7 +30,7 @@ def hparams_plugin_data(events: EventAccumulator) -> dict:
     return {tag: plugin_data_pb2.HParamsPluginData.FromString(raw) for tag, raw in content.items()}
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", TINY)
 def test_every_scalar_is_logged_once_per_epoch(trained_runs, name):
     run_dir, _ = trained_runs[name]
     summary = read_summary(run_dir)
@@ -48,7 +48,7 @@ def test_every_scalar_is_logged_once_per_epoch(trained_runs, name):
     assert events.Scalars(test_acc_key)[-1].value == pytest.approx(summary["metrics"][test_acc_key])
 
 
-@pytest.mark.parametrize("name", ["binary", "multiclass", "cnn"])
+@pytest.mark.parametrize("name", ["tiny_binary", "tiny_multiclass", "tiny_cnn"])
 def test_confusion_matrix_images(trained_runs, name):
     run_dir, _ = trained_runs[name]
     events = load_events(run_dir)
@@ -59,7 +59,7 @@ def test_confusion_matrix_images(trained_runs, name):
     assert png.startswith(b"\x89PNG")
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", TINY)
 def test_hparams_hold_config_and_real_metrics(trained_runs, name):
     run_dir, _ = trained_runs[name]
     summary = read_summary(run_dir)

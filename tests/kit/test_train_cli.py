@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import EXPERIMENTS, read_summary, run_script
+from conftest import TINY, read_summary, run_script
 
 SUMMARY_KEYS = {
     "experiment": str,
@@ -19,7 +19,7 @@ SUMMARY_KEYS = {
 }
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", TINY)
 def test_experiment_trains_end_to_end(tmp_path, name):
     run_dir = tmp_path / "run"
     result = run_script(
@@ -41,31 +41,38 @@ def test_experiment_trains_end_to_end(tmp_path, name):
     assert (run_dir / summary["best_checkpoint"]).is_file()
     expected = (
         {"loss", "mse", "mae", "r2"}
-        if name == "regression"
+        if name == "tiny_regression"
         else {"loss", "acc", "f1", "precision", "recall"}
     )
     for split in ("val", "test"):
         assert {f"{split}/{m}" for m in expected} <= set(summary["metrics"])
-    assert f"test/{'r2' if name == 'regression' else 'acc'}" in summary["baseline"]
+    assert f"test/{'r2' if name == 'tiny_regression' else 'acc'}" in summary["baseline"]
     assert "Run directory" in result.stdout
 
 
 def test_help_and_cfg_answer_without_training(tmp_path):
-    help_result = run_script("train.py", "+experiment=cnn", "--help", cwd=tmp_path)
+    help_result = run_script("train.py", "+experiment=tiny_cnn", "--help", cwd=tmp_path)
     assert help_result.returncode == 0
     lines = help_result.stdout.splitlines()
-    assert "experiment: binary, cnn, multiclass, regression" in lines
+    # every experiment Hydra can find, those its search path adds (tests/conf) included
+    groups = help_result.stdout.split("== Config ==")[0].splitlines()
+    listed = next(line for line in groups if line.startswith("experiment: "))
+    names = listed.removeprefix("experiment: ").split(", ")
+    assert set(TINY) <= set(names) and names == sorted(names)
     assert "trainer: ddp, ddp_cpu, default" in lines
-    assert "    _target_: my_project.nets.SimpleCNN" in lines  # model.net, with the overrides
-    cfg_result = run_script("train.py", "+experiment=cnn", "--cfg", "job", cwd=tmp_path)
+    assert "    _target_: tiny.TinyCNN" in lines  # model.net, with the overrides
+    cfg_result = run_script("train.py", "+experiment=tiny_cnn", "--cfg", "job", cwd=tmp_path)
     assert cfg_result.returncode == 0
-    assert "SimpleCNN" in cfg_result.stdout
+    assert "tiny.TinyCNN" in cfg_result.stdout
     assert not (tmp_path / "logs").exists()
 
 
 def test_config_mistake_is_one_clear_line_and_starts_no_run(tmp_path):
     result = run_script(
-        "train.py", "+experiment=binary", "data.batch_size=0", f"hydra.run.dir={tmp_path / 'run'}"
+        "train.py",
+        "+experiment=tiny_binary",
+        "data.batch_size=0",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert result.returncode == 2
     assert "data.batch_size must be a whole number, 1 or more, got 0" in result.stderr
@@ -81,7 +88,7 @@ def test_error_inside_the_run_is_recorded_as_failed(tmp_path):
     from trainkit.run.train import train
 
     run_dir = tmp_path / "run"
-    cfg = compose_train(run_dir, ["+experiment=binary", "data.num_features=7"])
+    cfg = compose_train(run_dir, ["+experiment=tiny_binary", "data.num_features=7"])
     with pytest.raises(TrainkitError, match="data.num_features is 7"):
         train(cfg)
     summary = read_summary(run_dir)
@@ -93,7 +100,7 @@ def test_non_finite_loss_gives_plain_json_and_no_best_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     result = run_script(
         "train.py",
-        "+experiment=regression",
+        "+experiment=tiny_regression",
         "model/optimizer=sgd",
         "model.optimizer.lr=1000",
         "trainer.max_epochs=5",

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import CONF, QUIET, compose_train, read_summary, run_script
+from conftest import QUIET, TESTS, check_search, read_summary, run_script
 from omegaconf import OmegaConf
 
 from trainkit.errors import TrainkitError
@@ -17,7 +17,7 @@ from trainkit.sweep import SweepSummary, objective, sweep_target
 from trainkit.sweep.summary import write_sweep_summary
 
 # Two short epochs on few batches: enough for different learning rates to rank apart.
-TINY = ["trainer.max_epochs=2", "data.batch_size=128", *QUIET]
+SHORT = ["trainer.max_epochs=2", "data.batch_size=128", *QUIET]
 
 
 def ranked_rows(sweep_dir: Path) -> list[dict[str, str]]:
@@ -38,9 +38,9 @@ def test_grid_ranks_jobs_best_first_and_a_failed_job_last(tmp_path):
     result = run_script(
         "train.py",
         "-m",
-        "+experiment=binary",
+        "+experiment=tiny_binary",
         "model.optimizer.lr=0.0001,0.01,-1",
-        *TINY,
+        *SHORT,
         f"hydra.sweep.dir={sweep}",
     )
     # the job with lr=-1 fails; the others still run, and the sweep exits 1 after the summary
@@ -73,10 +73,10 @@ def test_submitit_local_runs_every_job_as_its_own_process(tmp_path):
     result = run_script(
         "train.py",
         "-m",
-        "+experiment=multiclass",
+        "+experiment=tiny_multiclass",
         "seed=1,2",
         "hydra/launcher=submitit_local",
-        *TINY,
+        *SHORT,
         f"hydra.sweep.dir={sweep}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -103,8 +103,8 @@ def test_optuna_search_reports_the_best_trial(tmp_path):
     # no -m: the search config makes itself a sweep (hydra.mode=MULTIRUN)
     result = run_script(
         "train.py",
-        "+experiment=binary",
-        "hparams_search=mlp_optuna",
+        "+experiment=tiny_binary",
+        "hparams_search=tiny_optuna",
         "hydra.sweeper.n_trials=3",
         "trainer.max_epochs=1",
         *QUIET,
@@ -123,7 +123,7 @@ def test_optuna_search_reports_the_best_trial(tmp_path):
     assert set(settings) == {
         "model.optimizer.lr",
         "model.optimizer.weight_decay",
-        "model.net.hidden_sizes",
+        "model.net.hidden",
         "model.net.dropout",
         "data.batch_size",
     }
@@ -151,7 +151,7 @@ def test_slurm_launcher_asks_for_the_trainers_layout(tmp_path, monkeypatch):
     result = run_script(
         "train.py",
         "-m",
-        "+experiment=cnn",
+        "+experiment=tiny_cnn",
         "hydra/launcher=slurm",
         "hydra.launcher.partition=gpu",
         "hydra.launcher.account=lab",
@@ -178,13 +178,15 @@ def test_slurm_launcher_asks_for_the_trainers_layout(tmp_path, monkeypatch):
 
 
 def test_sweep_mistakes_are_one_line(tmp_path):
-    typo = run_script("train.py", "+experiment=binary", "hparams_search=mlp_optna", cwd=tmp_path)
+    typo = run_script(
+        "train.py", "+experiment=tiny_binary", "hparams_search=tiny_optna", cwd=tmp_path
+    )
     assert typo.returncode == 2
-    assert "Unknown hparams_search config 'mlp_optna'. Did you mean mlp_optuna?" in typo.stderr
+    assert "Unknown hparams_search config 'tiny_optna'. Did you mean tiny_optuna?" in typo.stderr
     backwards = run_script(
         "train.py",
         "-m",
-        "+experiment=binary",
+        "+experiment=tiny_binary",
         "seed=1,2",
         "optimized_metric=val/acc",
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
@@ -196,41 +198,32 @@ def test_sweep_mistakes_are_one_line(tmp_path):
     )
     # Lightning's local DDP reruns the command line per device: a sweep would run twice over
     local_ddp = run_script(
-        "train.py", "-m", "+experiment=binary", "trainer=ddp_cpu", "seed=1,2", cwd=tmp_path
+        "train.py", "-m", "+experiment=tiny_binary", "trainer=ddp_cpu", "seed=1,2", cwd=tmp_path
     )
     assert local_ddp.returncode == 2
     assert "A sweep of DDP runs needs hydra/launcher=slurm" in local_ddp.stderr
     all_gpus = run_script(
-        "train.py", "-m", "+experiment=cnn", "trainer=ddp", "hydra/launcher=slurm", cwd=tmp_path
+        "train.py",
+        "-m",
+        "+experiment=tiny_cnn",
+        "trainer=ddp",
+        "hydra/launcher=slurm",
+        cwd=tmp_path,
     )
     assert all_gpus.returncode == 2
     assert "tasks_per_node is -1" in all_gpus.stderr and "trainer.devices=4" in all_gpus.stderr
     assert not (tmp_path / "sweep").exists() and not (tmp_path / "logs").exists()
 
 
-# Which experiments each search config is written for (the comment at the top of each file).
-SEARCHES = {
-    "mlp_optuna": ("binary", "multiclass"),
-    "cnn_optuna": ("cnn",),
-    "regression_optuna": ("regression",),
-}
+# Which experiments each test search config is written for (the comment at the top of each file).
+TEST_SEARCHES = TESTS / "conf" / "hparams_search"
+SEARCHES = {"tiny_optuna": ("tiny_binary", "tiny_multiclass")}
 
 
-@pytest.mark.parametrize("search", sorted(p.stem for p in (CONF / "hparams_search").glob("*.yaml")))
+@pytest.mark.parametrize("search", sorted(p.stem for p in TEST_SEARCHES.glob("*.yaml")))
 def test_every_searched_key_exists_in_its_experiments(tmp_path, search):
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    source = OmegaConf.load(CONF / "hparams_search" / f"{search}.yaml")
-    params = [f"{k}={v}" for k, v in source.hydra.sweeper.params.items()]
     for experiment in SEARCHES[search]:
-        cfg = compose_train(
-            tmp_path / "run", [f"+experiment={experiment}", f"hparams_search={search}"]
-        )
-        assert sweep_target(cfg) == (source.optimized_metric, source.optimized_mode)
-        for override in OverridesParser.create().parse_overrides(params):
-            key = override.get_key_element()
-            assert override.is_sweep_override(), key
-            assert OmegaConf.select(cfg, key, default="absent") != "absent", (experiment, key)
+        check_search(TEST_SEARCHES / f"{search}.yaml", experiment, tmp_path / experiment / "run")
 
 
 def fake_job(sweep: Path, num: int, task: list[str], summary: dict | None) -> None:
@@ -252,7 +245,7 @@ def completed(loss: float | None, acc: float, codes: tuple[str, ...] = ()) -> di
 
 def test_ranking_puts_failed_missing_and_nan_jobs_last(tmp_path):
     sweep = tmp_path / "sweep"
-    shared = ["+experiment=binary"]
+    shared = ["+experiment=tiny_binary"]
     fake_job(sweep, 0, [*shared, "lr=0.1"], completed(0.5, 0.8))
     fake_job(sweep, 1, [*shared, "lr=0.2"], completed(None, 0.5))  # diverged: null in summary.json
     fake_job(sweep, 2, [*shared, "lr=0.3"], {"status": "failed", "metrics": {}, "error": "x"})
@@ -276,7 +269,7 @@ def test_ranking_puts_failed_missing_and_nan_jobs_last(tmp_path):
 
     by_acc = write_sweep_summary(sweep, set(), "val/acc", "max")
     assert [r.num for r in by_acc] == [4, 0, 1, 2, 3]
-    assert by_acc[0].overrides == ["+experiment=binary", "lr=0.5"]
+    assert by_acc[0].overrides == ["+experiment=tiny_binary", "lr=0.5"]
     by_acc_min = write_sweep_summary(sweep, set(), "val/acc", "min")
     assert [r.num for r in by_acc_min] == [1, 0, 4, 2, 3]
 

@@ -1,15 +1,32 @@
-"""Splits, standardisation, batch serving and augmentation of the bundled data."""
+"""Splits, standardisation, batch serving and augmentation of in-memory array data."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from tiny import DATA_ENV
 
-from trainkit.data import ImageDataModule, TabularDataModule, TensorBatchLoader
+from trainkit.data import ArrayDataModule, TensorBatchLoader
 from trainkit.data.split import split_indices, stratify_labels
 from trainkit.data.transforms import random_shift
 from trainkit.errors import TrainkitError
+
+
+def data_file(name: str) -> str:
+    """One of the test data sets that conftest.py saved as .npz (diabetes, wine, digits, ...)."""
+    return str(Path(os.environ[DATA_ENV]) / f"{name}.npz")
+
+
+def wine() -> tuple[np.ndarray, np.ndarray]:
+    """A data.source function: 178 wines, 13 features, 3 classes, as (X, y)."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine()
+    return bunch.data, bunch.target
 
 
 def test_split_is_disjoint_complete_stratified_and_seeded():
@@ -32,7 +49,7 @@ def test_split_fractions_are_checked():
 
 
 def test_standardisation_uses_training_statistics_only():
-    dm = TabularDataModule("wine", num_features=13, num_classes=3, seed=0)
+    dm = ArrayDataModule(source=wine, num_features=13, num_classes=3, seed=0)
     dm.setup()
     x_train = dm.splits["train"][0]
     assert torch.allclose(x_train.mean(0), torch.zeros(13), atol=1e-5)
@@ -41,19 +58,36 @@ def test_standardisation_uses_training_statistics_only():
     assert not torch.allclose(x_val.mean(0), torch.zeros(13), atol=1e-3)
 
 
-def test_declared_sizes_are_checked_against_the_data():
+def test_images_are_standardised_per_channel_with_training_statistics(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal([5.0, -3.0], [2.0, 0.5], size=(200, 4, 4, 2)).transpose(0, 3, 1, 2)
+    np.savez(tmp_path / "images.npz", X=x.astype(np.float32), y=rng.integers(0, 2, 200))
+    dm = ArrayDataModule(path=str(tmp_path / "images.npz"))
+    dm.setup()
+    x_train = dm.splits["train"][0]
+    assert dm.feature_mean.shape == (1, 2, 1, 1)  # one statistic per channel, not per pixel
+    assert torch.allclose(x_train.mean(dim=(0, 2, 3)), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(x_train.std(dim=(0, 2, 3), unbiased=False), torch.ones(2), atol=1e-4)
+
+
+def test_declared_sizes_are_checked_against_the_data(tmp_path):
     with pytest.raises(TrainkitError, match="set data.num_features=10"):
-        TabularDataModule("diabetes", num_features=12).setup()
-    with pytest.raises(TrainkitError, match="Known data sets"):
-        TabularDataModule("iris").setup()
+        ArrayDataModule(path=data_file("diabetes"), num_features=12).setup()
+    with pytest.raises(TrainkitError, match="set data.image_size=8"):
+        ArrayDataModule(path=data_file("digits"), image_size=28).setup()
+    np.savez(tmp_path / "table.npz", X=np.zeros((20, 3), np.float32), y=np.arange(20) % 2)
+    with pytest.raises(TrainkitError, match="no in_channels"):
+        ArrayDataModule(path=str(tmp_path / "table.npz"), in_channels=1).setup()
+    with pytest.raises(TrainkitError, match="data.path not found"):
+        ArrayDataModule(path=str(tmp_path / "iris.npz")).setup()
 
 
 def test_targets_follow_the_batch_contract():
-    binary = TabularDataModule("breast_cancer", num_classes=2)
+    binary = ArrayDataModule(path=data_file("breast_cancer"), num_classes=2)
     binary.setup()
     x, y = next(iter(binary.train_dataloader()))
     assert y.dtype == torch.long and y.ndim == 1 and x.dtype == torch.float32
-    regression = TabularDataModule("diabetes", standardize_target=True)
+    regression = ArrayDataModule(path=data_file("diabetes"), standardize_target=True)
     regression.setup()
     _, y = next(iter(regression.val_dataloader()))
     assert y.dtype == torch.float32 and y.shape[1:] == (1,)
@@ -87,13 +121,12 @@ def test_random_shift_moves_whole_images():
     assert positions == {(r, c) for r in (1, 2, 3) for c in (1, 2, 3)}
 
 
-def test_digits_are_images_and_only_training_batches_are_augmented():
-    shifted = ImageDataModule("digits", in_channels=1, image_size=8, num_classes=10, max_shift=1)
-    plain = ImageDataModule("digits", in_channels=1, image_size=8, num_classes=10, max_shift=0)
+def test_only_training_batches_are_augmented():
+    shifted = ArrayDataModule(path=data_file("digits"), max_shift=1)
+    plain = ArrayDataModule(path=data_file("digits"), max_shift=0)
     shifted.setup()
     plain.setup()
     x, _ = shifted.splits["train"]
-    assert x.shape[1:] == (1, 8, 8)
     # same seed, same order: the plain batch is made of training rows, the shifted one is not
     plain_batch, plain_y = next(iter(plain.train_dataloader()))
     shifted_batch, shifted_y = next(iter(shifted.train_dataloader()))
@@ -104,5 +137,8 @@ def test_digits_are_images_and_only_training_batches_are_augmented():
     assert moved > len(shifted_batch) // 2
     val_batch, _ = next(iter(shifted.val_dataloader()))
     assert torch.equal(val_batch, shifted.splits["val"][0][: len(val_batch)])
-    with pytest.raises(TrainkitError, match="set data.image_size=8"):
-        ImageDataModule("digits", image_size=28).setup()
+
+
+def test_shift_is_refused_for_inputs_that_are_not_images():
+    with pytest.raises(TrainkitError, match="Set data.max_shift=0"):
+        ArrayDataModule(path=data_file("wine"), max_shift=1).setup()
