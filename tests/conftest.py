@@ -83,6 +83,13 @@ def run_script(script: str, *args: str, cwd: Path = REPO, timeout: int = 300):
     )
 
 
+def train_script(run_dir: Path, *args: str, timeout: int = 300) -> Path:
+    """scripts/train.py with `args`, writing into `run_dir`; it must succeed. Returns run_dir."""
+    result = run_script("train.py", *args, f"hydra.run.dir={run_dir}", timeout=timeout)
+    assert result.returncode == 0, result.stdout[-1000:] + result.stderr[-3000:]
+    return run_dir
+
+
 def read_summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
@@ -132,11 +139,9 @@ def converged_runs(tmp_path_factory):
 
     def get(*args: str) -> Path:
         if args not in cache:
-            run_dir = tmp_path_factory.mktemp("converged") / "run"
             # a whole run: minutes on a busy CPU
-            result = run_script("train.py", *args, f"hydra.run.dir={run_dir}", timeout=900)
-            assert result.returncode == 0, result.stderr[-3000:]
-            cache[args] = run_dir
+            run_dir = tmp_path_factory.mktemp("converged") / "run"
+            cache[args] = train_script(run_dir, *args, timeout=900)
         return cache[args]
 
     return get

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import QUIET, REPO, read_summary, run_script, script_env
+from conftest import QUIET, REPO, read_summary, run_script, script_env, train_script
 from tiny import DATA_ENV
 
 
@@ -194,15 +194,7 @@ def test_data_or_model_mistake(tmp_path, case):
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("cnn") / "run"
-    result = run_script(
-        "train.py",
-        "+experiment=tiny_cnn",
-        "trainer.max_epochs=2",
-        *QUIET,
-        f"hydra.run.dir={run_dir}",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+    return train_script(run_dir, "+experiment=tiny_cnn", "trainer.max_epochs=2", *QUIET)
 
 
 def bad_checkpoints(folder, cnn_run) -> dict:

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import read_summary, run_script
+from conftest import read_summary, run_script, train_script
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("train") / "run"
-    result = run_script(
-        "train.py",
-        "+experiment=tiny_multiclass",
-        "trainer.max_epochs=3",
-        "data.eval_batch_size=7",
-        f"hydra.run.dir={run_dir}",
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return run_dir
+    args = ["+experiment=tiny_multiclass", "trainer.max_epochs=3", "data.eval_batch_size=7"]
+    return train_script(run_dir, *args)
 
 
 def test_eval_reproduces_training_test_metrics_exactly(trained, tmp_path):

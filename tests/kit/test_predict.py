@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import read_summary, run_script
+from conftest import read_summary, run_script, train_script
 from sklearn.metrics import r2_score
 from tiny import DATA_ENV
 
@@ -23,11 +23,7 @@ def data_file(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def train(tmp_path_factory, experiment: str):
     run_dir = tmp_path_factory.mktemp(experiment) / "run"
-    result = run_script(
-        "train.py", f"+experiment={experiment}", "trainer.max_epochs=4", f"hydra.run.dir={run_dir}"
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return run_dir
+    return train_script(run_dir, f"+experiment={experiment}", "trainer.max_epochs=4")
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from conftest import (
     run_script,
     scalar_curves,
     script_env,
+    train_script,
 )
 
 CNN = ["+experiment=tiny_cnn", "trainer.max_epochs=3", *QUIET, *REPRODUCIBLE]
@@ -30,10 +31,7 @@ BATCHES_PER_EPOCH = 17
 @pytest.fixture(scope="module")
 def cnn_reference(tmp_path_factory):
     """The uninterrupted run every interrupted one is compared with."""
-    run_dir = tmp_path_factory.mktemp("reference") / "run"
-    result = run_script("train.py", *CNN, f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+    return train_script(tmp_path_factory.mktemp("reference") / "run", *CNN)
 
 
 def interrupt_at(run_dir, marker, signum, stage: str) -> subprocess.CompletedProcess:
