@@ -6,7 +6,8 @@
 
 Every row is measured in this one run, on the same data, model and seed. A step's time is the
 median gap between consecutive batch starts (so epoch ends, validation and start-up are left
-out, and one slow step does not move it).
+out, and one slow step does not move it). The nets and the data are made here (torch.nn and
+seeded random arrays), so the script runs in a project whatever its own data and nets are.
 """
 
 from __future__ import annotations
@@ -27,19 +28,39 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from trainkit.data.inmemory import InMemoryDataModule
+from trainkit.cli.resolvers import register
 from trainkit.data.loader import TensorBatchLoader
-from my_project.data.sources import ArrayData
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_mlp(in_features: int = 30, num_classes: int = 2, hidden: int = 32) -> nn.Module:
+    """The "tiny MLP": in_features -> 32 -> num_classes with ReLU, logits out."""
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+    )
+
+
+def simple_cnn(
+    in_channels: int, image_size: int, num_classes: int, channels: tuple[int, ...] = (32, 64)
+) -> nn.Module:
+    """3x3 conv -> ReLU -> 2x2 max-pool blocks (32, 64 channels), then a linear head."""
+    blocks: list[nn.Module] = []
+    width = in_channels
+    for out in channels:
+        blocks += [nn.Conv2d(width, out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        width = out
+    side = image_size // 2 ** len(channels)
+    return nn.Sequential(*blocks, nn.Flatten(), nn.Linear(width * side * side, num_classes))
 
 
 class StepClock(L.Callback):
@@ -56,27 +77,21 @@ class StepClock(L.Callback):
         return 1000 * statistics.median(gaps[self.warmup :])
 
 
-class Synthetic(InMemoryDataModule):
-    """Seeded random inputs and labels, split and served like the bundled data sets."""
-
-    def __init__(self, n: int, shape: tuple[int, ...], classes: int, batch_size: int) -> None:
-        super().__init__(batch_size, val_fraction=0.1, test_fraction=0.1, standardize=False)
-        self.n, self.shape, self.classes = n, shape, classes
-
-    def load(self) -> ArrayData:
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(self.n, *self.shape, generator=g)
-        y = torch.randint(0, self.classes, (self.n,), generator=g)
-        return ArrayData(x.numpy(), y.numpy(), classification=True)
+def write_synthetic(path: Path, n: int, shape: tuple[int, ...], classes: int) -> Path:
+    """Seeded random inputs and labels saved as X, y in an .npz file, as a user saves theirs."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, *shape, generator=g)
+    y = torch.randint(0, classes, (n,), generator=g)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, X=x.numpy(), y=y.numpy())
+    return path
 
 
-def synthetic_split(n: int, shape: tuple[int, ...], classes: int, batch: int):
-    """A maker of fresh Synthetic data modules, and the training split's tensors."""
-    synthetic = lambda: Synthetic(n, shape, classes, batch)  # noqa: E731
-    datamodule = synthetic()
-    datamodule.setup()
-    x, y = datamodule.splits["train"]
-    return synthetic, x, y
+def train_split(cfg: DictConfig) -> tuple[Tensor, Tensor]:
+    """The training split's tensors, exactly as the trainkit run gets them (`data=arrays`)."""
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    return datamodule.splits["train"]
 
 
 def hand_loop(
@@ -160,19 +175,23 @@ NO_BAR = ["callbacks.progress_bar=null", "+trainer.enable_progress_bar=false"]
 
 
 def trainkit_config(
-    experiment: str, out: Path, overrides: list[str], accelerator: str = "cpu"
+    data: Path, out: Path, overrides: list[str], accelerator: str = "cpu"
 ) -> DictConfig:
-    """The config `python scripts/train.py +experiment=NAME ...` would run, writing into `out`."""
+    """The config `python scripts/train.py data.path=DATA ...` would run, writing into `out`:
+    the default `data=arrays` and `model=classification` (its net is given to `trainkit_ms`)."""
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return compose(
             "train",
             overrides=[
-                f"+experiment={experiment}",
+                f"data.path={data}",
                 f"paths.root_dir={out}",
                 f"paths.output_dir={out}",
                 f"trainer.accelerator={accelerator}",
                 "test=false",
-                "model.net.dropout=0.0",  # the same net as the other loops
+                # the split (80 % train) and inputs of the other loops
+                "data.val_fraction=0.1",
+                "data.test_fraction=0.1",
+                "data.standardize=false",
                 "model.optimizer.lr=0.001",
                 "model.optimizer.weight_decay=0.0",
                 *overrides,
@@ -180,15 +199,16 @@ def trainkit_config(
         )
 
 
-def trainkit_ms(cfg: DictConfig, datamodule: Synthetic, warmup: int) -> float:
-    """ms/step of a real trainkit run: the config's task, metrics, callbacks and logger."""
-    from trainkit.callbacks.dispatch import defined_hooks_only
+def trainkit_ms(cfg: DictConfig, net: nn.Module, warmup: int) -> float:
+    """ms/step of a real trainkit run: the config's data module, task, metrics, callbacks and
+    logger, around `net`."""
+    from trainkit.compat.lightning import defined_hooks_only
     from trainkit.run.train import build
 
-    _, model, trainer, _ = build(cfg)
+    datamodule, model, trainer, _ = build(cfg, model=instantiate(cfg.model, net=net))
     clock = StepClock(warmup)
     trainer.callbacks.append(clock)
-    with defined_hooks_only(cfg.fast_callback_hooks):  # as train() runs it
+    with defined_hooks_only(cfg.get("fast_callback_hooks", False)):  # as train() runs it
         quietly(lambda: trainer.fit(model, datamodule=datamodule))
     return clock.ms()
 
@@ -228,32 +248,36 @@ def print_table(rows: list[Row]) -> None:
 
 
 def cpu_table(out: Path, tiny: bool) -> None:
-    """The 2-core table: tiny MLP, batch iterators, SimpleCNN on 8x8 digits, --help."""
+    """The 2-core table: tiny MLP, batch iterators, a small CNN on 8x8 images, --help."""
     batch, epochs, warmup = 64, (2 if tiny else 6), (5 if tiny else 50)
     n = batch * (20 if tiny else 250)
     rows: list[Row] = []
 
-    def compare(label: str, experiment: str, shape: tuple[int, ...], classes: int, data: list):
-        common = [f"trainer.max_epochs={epochs}", *data]
-        cfg = trainkit_config(experiment, out / label, [*common, *NO_BAR])
-        with_bar = trainkit_config(experiment, out / f"{label}-bar", common)
-        stock = trainkit_config(
-            experiment, out / f"{label}-stock", [*common, *NO_BAR, "fast_callback_hooks=false"]
-        )
-        fresh = lambda: instantiate(cfg.model.net)  # noqa: E731 - the same net, new weights
-        synthetic, x, y = synthetic_split(n, shape, classes, batch)
+    def compare(
+        label: str, shape: tuple[int, ...], classes: int, make_net: Callable[[], nn.Module]
+    ) -> tuple[Tensor, Tensor, dict[str, float]]:
+        """The training split, and ms/step of each loop; the variants for the MLP only."""
+        data = write_synthetic(out / f"{label}.npz", n, shape, classes)
+        common = [f"trainer.max_epochs={epochs}"]
+        cfg = trainkit_config(data, out / label, [*common, *NO_BAR])
+        x, y = train_split(cfg)
         steps = epochs * len(x) // batch - warmup
-        hand = hand_loop(fresh(), x, y, batch, steps, warmup)
         loader = TensorBatchLoader(x, y, batch, shuffle=True, seed=0)
-        bare = barebones_ms(fresh(), loader, epochs, warmup)
-        ours = trainkit_ms(cfg, synthetic(), warmup)
-        bar = trainkit_ms(with_bar, synthetic(), warmup)
-        every_hook = trainkit_ms(stock, synthetic(), warmup)
-        return hand, bare, ours, bar, every_hook, x, y
+        ms = {
+            "hand": hand_loop(make_net(), x, y, batch, steps, warmup),
+            "bare": barebones_ms(make_net(), loader, epochs, warmup),
+            "ours": trainkit_ms(cfg, make_net(), warmup),
+        }
+        if label == "mlp":
+            with_bar = trainkit_config(data, out / f"{label}-bar", common)
+            fast_hooks = ["fast_callback_hooks=true", *NO_BAR]
+            defined_only = trainkit_config(data, out / f"{label}-fast", [*common, *fast_hooks])
+            ms["bar"] = trainkit_ms(with_bar, make_net(), warmup)
+            ms["fast"] = trainkit_ms(defined_only, make_net(), warmup)
+        return x, y, ms
 
-    hand, bare, ours, bar, every_hook, x, y = compare(
-        "mlp", "multiclass", (30,), 2, ["data.num_features=30", "data.num_classes=2"]
-    )
+    x, y, ms = compare("mlp", (30,), 2, tiny_mlp)
+    hand, bare, ours, bar, fast = (ms[k] for k in ("hand", "bare", "ours", "bar", "fast"))
     rows += [
         ("tiny MLP: hand-written loop", hand, "1.00"),
         ("tiny MLP: Lightning barebones", bare, f"{bare / hand:.2f} x hand"),
@@ -261,9 +285,9 @@ def cpu_table(out: Path, tiny: bool) -> None:
         ("", float("nan"), f"{ours / hand:.2f} x hand"),
         ("tiny MLP: trainkit step + progress bar", bar, f"{bar / bare:.2f} x barebones"),
         (
-            "tiny MLP: trainkit step, every hook called",
-            every_hook,
-            f"{every_hook / bare:.2f} x barebones",
+            "tiny MLP: trainkit step, fast_callback_hooks=true",
+            fast,
+            f"{fast / bare:.2f} x barebones",
         ),
     ]
 
@@ -279,7 +303,8 @@ def cpu_table(out: Path, tiny: bool) -> None:
         ("batches: per-sample DataLoader + collate", collate, f"{collate / raw:.2f} x raw"),
     ]
 
-    hand, bare, ours, *_ = compare("cnn", "cnn", (1, 8, 8), 10, [])
+    _, _, ms = compare("cnn", (1, 8, 8), 10, lambda: simple_cnn(1, 8, 10))
+    hand, bare, ours = ms["hand"], ms["bare"], ms["ours"]
     rows += [
         ("SimpleCNN 1x8x8: hand-written loop", hand, "1.00"),
         ("SimpleCNN 1x8x8: Lightning barebones", bare, f"{bare / hand:.2f} x hand"),
@@ -309,19 +334,15 @@ def gpu_table(out: Path, tiny: bool) -> None:
     epochs, warmup = (2 if tiny else 5), (5 if tiny else 50)
     rows: list[Row] = []
 
-    def data(n: int, shape: tuple[int, ...], classes: int, batch: int):
-        synthetic, x, y = synthetic_split(n, shape, classes, batch)
-        return synthetic, x, y, epochs * len(x) // batch - warmup
-
     batch = 64
-    mlp_overrides = [f"trainer.max_epochs={epochs}", "data.num_features=30", "data.num_classes=2"]
-    cfg = trainkit_config("multiclass", out / "mlp", [*mlp_overrides, *NO_BAR], "gpu")
-    synthetic, x, y, steps = data(batch * (20 if tiny else 250), (30,), 2, batch)
-    fresh = lambda: instantiate(cfg.model.net)  # noqa: E731
-    hand = hand_loop(fresh(), x, y, batch, steps, warmup, "cuda")
+    mlp_data = write_synthetic(out / "mlp.npz", batch * (20 if tiny else 250), (30,), 2)
+    cfg = trainkit_config(mlp_data, out / "mlp", [f"trainer.max_epochs={epochs}", *NO_BAR], "gpu")
+    x, y = train_split(cfg)
+    steps = epochs * len(x) // batch - warmup
+    hand = hand_loop(tiny_mlp(), x, y, batch, steps, warmup, "cuda")
     loader = TensorBatchLoader(x, y, batch, shuffle=True, seed=0)
-    bare = barebones_ms(fresh(), loader, epochs, warmup, "gpu")
-    ours = trainkit_ms(cfg, synthetic(), warmup)
+    bare = barebones_ms(tiny_mlp(), loader, epochs, warmup, "gpu")
+    ours = trainkit_ms(cfg, tiny_mlp(), warmup)
     rows += [
         ("tiny MLP: hand-written loop", hand, "1.00"),
         ("tiny MLP: Lightning barebones", bare, f"{bare / hand:.2f} x hand"),
@@ -330,9 +351,9 @@ def gpu_table(out: Path, tiny: bool) -> None:
     ]
 
     def cnn(batch: int, variants: list[str]) -> None:
-        shape = (3, 32, 32)
-        synthetic, x, y, steps = data(batch * (10 if tiny else 40), shape, 10, batch)
-        sizes = ["model.net.in_channels=3", "model.net.image_size=32", "data.num_classes=10"]
+        n = batch * (10 if tiny else 40)
+        images = write_synthetic(out / f"cnn-{batch}.npz", n, (3, 32, 32), 10)
+        make_net = lambda: simple_cnn(3, 32, 10)  # noqa: E731
         fp32_hand = None
         for label in variants:
             precision, channels_last = GPU_VARIANTS[label]
@@ -340,21 +361,21 @@ def gpu_table(out: Path, tiny: bool) -> None:
                 f"trainer.max_epochs={epochs}",
                 f"trainer.precision={precision}",
                 f"model.channels_last={str(channels_last).lower()}",
-                *sizes,
+                f"data.batch_size={batch}",
                 *NO_BAR,
             ]
-            cfg = trainkit_config("cnn", out / f"cnn-{len(rows)}", overrides, "gpu")
+            cfg = trainkit_config(images, out / f"cnn-{len(rows)}", overrides, "gpu")
+            x, y = train_split(cfg)
+            steps = epochs * len(x) // batch - warmup
             bf16 = precision == "bf16-mixed"
-            net = instantiate(cfg.model.net)
-            hand = hand_loop(net, x, y, batch, steps, warmup, "cuda", bf16, channels_last)
-            ours = trainkit_ms(cfg, synthetic(), warmup)
+            hand = hand_loop(make_net(), x, y, batch, steps, warmup, "cuda", bf16, channels_last)
+            ours = trainkit_ms(cfg, make_net(), warmup)
             fp32_hand = fp32_hand or hand
             what = f"SimpleCNN 3x32x32 batch {batch}, {label}"
             rows.append((f"{what}: hand-written loop", hand, f"{hand / fp32_hand:.2f} x fp32 hand"))
             if not channels_last:  # Bare has no channels_last
                 loader = TensorBatchLoader(x, y, batch, shuffle=True, seed=0)
-                net = instantiate(cfg.model.net)
-                bare = barebones_ms(net, loader, epochs, warmup, "gpu", precision)
+                bare = barebones_ms(make_net(), loader, epochs, warmup, "gpu", precision)
                 rows.append((f"{what}: Lightning barebones", bare, f"{bare / hand:.2f} x hand"))
             rows.append((f"{what}: trainkit step", ours, f"{ours / hand:.2f} x hand"))
 
@@ -377,6 +398,7 @@ def main() -> None:
     if args.gpu and not torch.cuda.is_available():
         parser.error("--gpu needs a CUDA GPU, and torch sees none (torch.cuda.is_available())")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    register()  # the config resolvers scripts/train.py registers (sizes read off data.path)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out = Path(tempfile.mkdtemp(prefix="trainkit-benchmark-"))
     try:

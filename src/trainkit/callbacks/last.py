@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 
 from trainkit.checkpoints.interrupt import STOP, TrainingInterrupted
+from trainkit.compat.lightning import accumulating, is_last_batch, unready_epoch
 
 
 def rng_state() -> dict[str, Any]:
@@ -112,8 +113,7 @@ class LastCheckpoint(Checkpoint):
             return
         # After the epoch's last batch, stop once validation and the epoch's end have run;
         # while gradients accumulate, stop after the next optimizer step.
-        loop = trainer.fit_loop.epoch_loop
-        if loop.batch_progress.is_last_batch or loop._should_accumulate():
+        if is_last_batch(trainer) or accumulating(trainer):
             return
         self.save(trainer)
         self._stop()
@@ -164,9 +164,7 @@ class LastCheckpoint(Checkpoint):
             # Lightning counts the new epoch as "ready" just before on_train_epoch_start; undone,
             # the checkpoint reads as "previous epoch wholly done", which Lightning resumes
             # exactly (a "ready" epoch would resume with the old epoch's batch counters).
-            progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]
-            for counts in (progress["total"], progress["current"]):
-                counts["ready"] -= 1
+            unready_epoch(checkpoint)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._rng_to_restore = state_dict.get("rng")

@@ -162,7 +162,7 @@ RESUMABLE_CHANGES = (
     "trainer.accelerator", "trainer.devices", "trainer.num_nodes", "trainer.default_root_dir",
     "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.log_every_n_steps",
     "callbacks.", "logger.", "paths.", "hydra.", "ckpt_path", "test", "tune.",
-    "data.data_dir", "data.path",
+    "data.data_dir", "data.path", "fast_callback_hooks",
 )  # fmt: skip
 
 

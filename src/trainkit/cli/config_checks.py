@@ -144,7 +144,9 @@ def _shape_hint(cfg: DictConfig) -> str:
     """What the data's inputs look like, when the data config reads them from a file."""
     facts = {}
     for key in ("num_features", "in_channels", "length", "image_size", "num_classes"):
-        value = OmegaConf.select(cfg, f"data.{key}", default=None, throw_on_resolution_failure=False)
+        value = OmegaConf.select(
+            cfg, f"data.{key}", default=None, throw_on_resolution_failure=False
+        )
         if value is not None:
             facts[key] = value
     if not facts:

@@ -48,5 +48,3 @@ def run_job(job: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> flo
         print(f"Error: {error}", file=sys.stderr)
         # the other jobs (e.g. +experiment=binary,regression) may have it: rank this one last
         return worst_value(mode)
-
-

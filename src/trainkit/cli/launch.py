@@ -20,8 +20,8 @@ def run_or_explain(job: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
 
     HYDRA_FULL_ERROR=1 shows the full traceback instead.
     """
-    from trainkit.cli.console import tidy_console
     from trainkit.checkpoints.interrupt import TrainingInterrupted
+    from trainkit.cli.console import tidy_console
 
     tidy_console()
     try:

@@ -270,7 +270,9 @@ class ArrayDataModule(InMemoryDataModule):
         if (path is None) == (source is None):
             raise TrainkitError("An ArrayDataModule needs either data.path or data.source.")
         if task not in TASKS:
-            raise TrainkitError(f"data.task must be auto, classification or regression, got {task!r}.")
+            raise TrainkitError(
+                f"data.task must be auto, classification or regression, got {task!r}."
+            )
         self.path, self.source, self.target_path, self.task = path, source, target_path, task
         self.max_shift = max_shift
         self.declared = {

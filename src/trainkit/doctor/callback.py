@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from trainkit.compat.lightning import logs_this_step
 from trainkit.doctor import data_checks as dc
 from trainkit.doctor import observe as obs
 from trainkit.doctor.diagnose import diagnose
@@ -164,7 +165,7 @@ class TrainingDoctor(L.Callback):
             self._first_loss = loss.detach().float().mean().clone()
         # The loss is read on the host only on the steps Lightning logs, as its own callbacks
         # do: every other step makes no host sync, so a GPU never waits for the CPU.
-        if not trainer._logger_connector.should_update_logs:
+        if not logs_this_step(trainer):
             return
         value = float(loss.detach().float().mean())
         bad = not math.isfinite(value)

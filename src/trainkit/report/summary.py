@@ -7,7 +7,10 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import TensorBoardLogger
 
 HPARAM_PREFIX = "hparams/"
 
@@ -52,23 +55,17 @@ def json_safe(value: Any) -> Any:
 
 
 def log_hparams(
-    writer: Any, params: Mapping[str, Any], metrics: Mapping[str, float], step: int
+    logger: TensorBoardLogger, params: Mapping[str, Any], metrics: Mapping[str, float], step: int
 ) -> None:
     """Fill TensorBoard's HPARAMS tab: the flattened config and the run's final metrics.
 
-    The metrics are written as scalars `hparams/<name>` (their values, at the last step) and
-    named in the experiment summary, which is how the hparams plugin finds them.
+    Lightning's `log_hyperparams` writes the metrics as scalars at `step` and names them in the
+    experiment summary, which is how the hparams plugin finds them. They go in as
+    `hparams/<name>`: under their own names they would add a point to each metric's curve.
     """
-    from torch.utils.tensorboard.summary import hparams
-
     tagged = {f"{HPARAM_PREFIX}{k}": float(v) for k, v in metrics.items()}
-    experiment, session_start, session_end = hparams(dict(params), tagged)
-    file_writer = writer._get_file_writer()
-    for summary in (experiment, session_start, session_end):
-        file_writer.add_summary(summary)
-    for tag, value in tagged.items():
-        writer.add_scalar(tag, value, global_step=step)
-    writer.flush()
+    logger.log_hyperparams(dict(params), metrics=tagged, step=step)
+    logger.finalize("success")  # flushed and closed: the run writes nothing after this
 
 
 def write_summary(path: Path, summary: Mapping[str, Any]) -> None:

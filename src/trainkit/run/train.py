@@ -16,14 +16,14 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit.callbacks import ConfigStamp, MetricHistory
-from trainkit.callbacks.dispatch import defined_hooks_only
 from trainkit.checkpoints.files import stamp
-from trainkit.cli.config_checks import check_config
-from trainkit.doctor import TrainingDoctor
-from trainkit.errors import TrainkitError, user_error
 from trainkit.checkpoints.interrupt import TrainingInterrupted, deferred_signals, stop_signals
-from trainkit.report.summary import log_hparams, print_summary, readable_config, write_summary
 from trainkit.checkpoints.resume import Resume, resume_advice, task_overrides
+from trainkit.cli.config_checks import check_config
+from trainkit.compat.lightning import defined_hooks_only
+from trainkit.doctor import TrainingDoctor
+from trainkit.errors import user_error
+from trainkit.report.summary import log_hparams, print_summary, readable_config, write_summary
 
 
 def build(
@@ -144,7 +144,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     start = time.perf_counter()
     trainer = history = None
     phase, write = "setup", True
-    with stop_signals(), defined_hooks_only(cfg.get("fast_callback_hooks", True)):
+    with stop_signals(), defined_hooks_only(cfg.get("fast_callback_hooks", False)):
         try:
             check_config(cfg)
             datamodule, model, trainer, history = build(
@@ -237,7 +237,7 @@ def finish(cfg: DictConfig, trainer: L.Trainer | None, summary: dict, run_dir: P
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 log_hparams(
-                    logger.experiment,
+                    logger,
                     readable_config(config),
                     summary["metrics"],
                     trainer.global_step,

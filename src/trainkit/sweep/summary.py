@@ -142,5 +142,3 @@ def sweep_line(rows: Sequence[JobRow], sweep_dir: Path, metric: str) -> str:
         f"{where}; best: job {best.num} ({sweep_dir / best.subdir}), "
         f"{metric}={best.value:.4g}{settings}.{note}"
     )
-
-

@@ -53,5 +53,3 @@ def objective(summary: dict[str, Any] | None, metric: str, mode: str, strict: bo
     value = metrics.get(metric)
     finite = isinstance(value, (int, float)) and math.isfinite(value)
     return float(value) if finite else worst
-
-

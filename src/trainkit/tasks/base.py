@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
+from trainkit.compat.torchmetrics import mark_updated
 from trainkit.errors import TrainkitError
 from trainkit.tasks.meters import LossMeter
 
@@ -157,7 +158,7 @@ class Task(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("train_meters", {})
-        if self._trainer is not None and self.trainer.global_rank != 0:
+        if self.global_rank != 0:
             return
         for name, metric in self._train_meters():
             values = {key: saved.get(f"{name}.{key}") for key in metric.metric_state}
@@ -168,7 +169,7 @@ class Task(L.LightningModule):
                     setattr(metric, key, [v.to(self.device) for v in value])
                 else:
                     setattr(metric, key, value.to(self.device))
-            metric._update_count = max(metric._update_count, 1)
+            mark_updated(metric)  # restored sums count as seen: compute() needs no new update
 
     def _train_meters(self) -> list[tuple[str, Metric]]:
         # the stage's own meters (a collection's members); metrics nested inside a meter (scores

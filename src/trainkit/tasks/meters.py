@@ -22,11 +22,13 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from trainkit.compat.torchmetrics import PinnedDtypeMetric
+
 # Sums over a whole split stay exact to float64 rounding; Apple's MPS has no float64.
 SUM_DTYPE = torch.float32 if torch.backends.mps.is_available() else torch.float64
 
 
-class LossMeter(Metric):
+class LossMeter(PinnedDtypeMetric):
     """The epoch loss: sum(w_i * l_i) / sum(w_i) over every sample seen (w_i = 1 unweighted).
 
     Each step adds a batch's mean loss times the batch's weight (its size, unless samples are
@@ -35,6 +37,9 @@ class LossMeter(Metric):
     """
 
     full_state_update = False
+    # Module.to(dtype) (Lightning's bf16-true / 16-true) would turn the sums into 16-bit floats,
+    # which cannot even count past 256 samples: they stay float64.
+    pinned_dtypes = {"total": SUM_DTYPE, "weight": SUM_DTYPE}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -48,15 +53,6 @@ class LossMeter(Metric):
 
     def compute(self) -> Tensor:
         return (self.total / self.weight).float()
-
-    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> LossMeter:
-        # Module.to(dtype) (Lightning's bf16-true / 16-true) would turn the sums into 16-bit
-        # floats, which cannot even count past 256 samples: they stay float64.
-        super()._apply(fn, *args, **kwargs)
-        for name in ("total", "weight"):
-            setattr(self, name, getattr(self, name).to(SUM_DTYPE))
-            self._defaults[name] = self._defaults[name].to(SUM_DTYPE)
-        return self
 
 
 class ConfusionMetrics(Metric):

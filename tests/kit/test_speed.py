@@ -1,5 +1,5 @@
-"""The lean training step: cheap meters that give torchmetrics' exact values, a hook dispatch
-that changes nothing but the cost, and no host sync per step on a GPU."""
+"""The lean training step: cheap meters that give torchmetrics' exact values, an opt-in hook
+dispatch that changes nothing but the cost, and no host sync per step on a GPU."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
 from lightning.pytorch.trainer import call
+from tiny import TinyCNN, mlp
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
@@ -23,9 +24,8 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from trainkit.callbacks.dispatch import call_defined_hooks, defined_hooks_only
+from trainkit.compat.lightning import call_defined_hooks, defined_hooks_only, logs_this_step
 from trainkit.data.loader import TensorBatchLoader
-from my_project.nets.mlp import MLP
 from trainkit.tasks import ClassificationTask
 from trainkit.tasks.meters import ConfusionMetrics, LossMeter
 
@@ -117,7 +117,7 @@ def fit_and_record(fast: bool) -> list:
     torch.manual_seed(0)
     x, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
     task = ClassificationTask(
-        MLP(4, 2, hidden_sizes=[8]), lambda p: torch.optim.SGD(p, lr=0.1), num_classes=2
+        mlp(4, 2, hidden=8, dropout=0.0), lambda p: torch.optim.SGD(p, lr=0.1), num_classes=2
     )
     trainer = L.Trainer(
         max_epochs=2,
@@ -149,7 +149,7 @@ def test_monitoring_callbacks_are_picked_as_lightning_picks_them():
         enable_model_summary=False,
         callbacks=[Recorder(log), WatchCheckpoint(log), EarlyStopping("val/loss")],
     )
-    trainer.strategy.connect(ClassificationTask(MLP(4, 2), torch.optim.SGD, num_classes=2))
+    trainer.strategy.connect(ClassificationTask(mlp(4, 2), torch.optim.SGD, num_classes=2))
     results = {}
     for dispatch in (call._call_callback_hooks, call_defined_hooks):
         for monitoring in (None, True, False):
@@ -164,9 +164,9 @@ def test_monitoring_callbacks_are_picked_as_lightning_picks_them():
 GPU_RUNS = {
     "multiclass": [],
     "multiclass, balanced class weights": ["model.class_weights=balanced"],
-    "binary, balanced pos_weight": ["+experiment=binary", "model.pos_weight=balanced"],
+    "binary, balanced pos_weight": ["+experiment=tiny_binary", "model.pos_weight=balanced"],
     "cnn, bf16-mixed, channels_last": [
-        "+experiment=cnn",
+        "+experiment=tiny_cnn",
         "trainer.precision=bf16-mixed",
         "model.channels_last=true",
     ],
@@ -184,7 +184,7 @@ def test_no_host_sync_in_a_training_step_on_gpu(tmp_path, name):
 
     overrides = GPU_RUNS[name]
     if not any(o.startswith("+experiment=") for o in overrides):
-        overrides = ["+experiment=multiclass", *overrides]
+        overrides = ["+experiment=tiny_multiclass", *overrides]
     cfg = compose_train(
         tmp_path / "run",
         [*overrides, "trainer.accelerator=gpu", "trainer.max_epochs=3", "data.batch_size=8"],
@@ -194,31 +194,28 @@ def test_no_host_sync_in_a_training_step_on_gpu(tmp_path, name):
     advance, checked = loop.advance, []
 
     def advance_without_syncs(data_fetcher):
-        if trainer._logger_connector.should_update_logs:  # this step logs: syncs allowed
+        if logs_this_step(trainer):  # this step logs: syncs allowed
             return advance(data_fetcher)
         torch.cuda.set_sync_debug_mode("error")
         try:
             advance(data_fetcher)
         finally:
             torch.cuda.set_sync_debug_mode("default")
-        checked.append(loop._batches_that_stepped)
+        checked.append(trainer.global_step)
 
     loop.advance = advance_without_syncs
-    with defined_hooks_only(cfg.fast_callback_hooks):
-        trainer.fit(model, datamodule=datamodule)
+    trainer.fit(model, datamodule=datamodule)
     assert len(checked) >= 20, checked
     assert trainer.current_epoch == 3 and math.isfinite(trainer.callback_metrics["val/loss"])
 
 
 def test_channels_last_and_bf16_mixed_train_the_cnn():
-    from my_project.nets.cnn import SimpleCNN
-
     x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
     losses = {}
     for channels_last in (False, True):
         torch.manual_seed(0)
         task = ClassificationTask(
-            SimpleCNN(1, 8, 10), torch.optim.SGD, num_classes=10, channels_last=channels_last
+            TinyCNN(1, 8, 10), torch.optim.SGD, num_classes=10, channels_last=channels_last
         )
         if channels_last:
             weight = next(p for p in task.net.parameters() if p.ndim == 4)
@@ -235,7 +232,7 @@ def test_channels_last_and_bf16_mixed_train_the_cnn():
         enable_model_summary=False,
     )
     task = ClassificationTask(
-        SimpleCNN(1, 8, 10), lambda p: torch.optim.SGD(p, lr=0.1), 10, channels_last=True
+        TinyCNN(1, 8, 10), lambda p: torch.optim.SGD(p, lr=0.1), 10, channels_last=True
     )
     trainer.fit(task, TensorBatchLoader(x, y, 16), TensorBatchLoader(x, y, 16))
     assert torch.isfinite(trainer.callback_metrics["val/loss"])
