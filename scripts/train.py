@@ -1,20 +1,17 @@
-"""Train one experiment: `python scripts/train.py +experiment=cnn` (or regression, binary, ...)."""
+"""Train one experiment: `python scripts/train.py +experiment=NAME` (the files in conf/experiment/)."""
 
 import hydra
 from omegaconf import DictConfig
 
-from trainkit.cli.launch import launch
-from trainkit.cli.resolvers import register
-
-register()
+from trainkit.cli.launch import launch  # importing trainkit registers its config resolvers
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Train; return `optimized_metric` of the run for a sweeper (Optuna) to read."""
     # Imported here so that `--help` and `--cfg job` answer without loading torch and Lightning.
-    from trainkit.run.train import train
     from trainkit.cli.jobs import run_job
+    from trainkit.run.train import train
 
     return run_job(train, cfg)
 

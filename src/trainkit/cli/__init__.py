@@ -1,1 +1,1 @@
-"""The command line: the scripts' launcher, the check of a command before a run, --help, resolvers."""
+"""The command line: the scripts' launcher, the check before a run, --help, resolvers."""

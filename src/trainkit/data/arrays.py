@@ -187,12 +187,14 @@ def _class_indices(y: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
         names = sorted({str(v) for v in y})
         index = {v: i for i, v in enumerate(names)}
         return np.array([index[str(v)] for v in y], dtype=np.int64), names
-    if np.issubdtype(y.dtype, np.floating):
-        if not np.isfinite(y).all() or (y != np.round(y)).any():
-            raise TrainkitError(
-                f"{name}: data.task=classification needs whole-number class labels, but y holds "
-                "fractions or NaN; leave data.task=auto (regression) or round the labels."
-            )
+    fractions = np.issubdtype(y.dtype, np.floating) and (
+        not np.isfinite(y).all() or (y != np.round(y)).any()
+    )
+    if fractions:
+        raise TrainkitError(
+            f"{name}: data.task=classification needs whole-number class labels, but y holds "
+            "fractions or NaN; leave data.task=auto (regression) or round the labels."
+        )
     labels = y.astype(np.int64)
     if labels.min() < 0:
         rows = np.flatnonzero(labels < 0)[:5] + 1
