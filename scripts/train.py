@@ -1,4 +1,4 @@
-"""Train one experiment: `python scripts/train.py +experiment=NAME` (the files in conf/experiment/)."""
+"""Train one experiment: `python scripts/train.py +experiment=NAME` (see conf/experiment/)."""
 
 import hydra
 from omegaconf import DictConfig
