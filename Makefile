@@ -1,5 +1,5 @@
 # Shortcuts for the README's commands; `make` alone lists them.
-# Hydra overrides go in ARGS:  make train ARGS="+experiment=binary seed=3"
+# Hydra overrides go in ARGS:  make train ARGS="+experiment=NAME seed=3"
 PYTHON ?= python
 ARGS ?= +experiment=cnn
 
@@ -11,7 +11,7 @@ help:  ## list the targets
 install:  ## set up: the package, editable, with the dev tools
 	pip install -e ".[dev]"
 
-train:  ## train one run (ARGS: Hydra overrides, default +experiment=cnn)
+train:  ## train one run (ARGS: Hydra overrides; default: +experiment=cnn)
 	$(PYTHON) scripts/train.py $(ARGS)
 
 test:  ## the whole test suite, as CI runs it

@@ -1,5 +1,5 @@
-"""The README's commands work as written: the quick start, and the walk-through that adds a
-data set, a net and an experiment of one's own (its files are taken from the README too)."""
+"""The README's commands work as written: the quick start, and the steps of "Start your project"
+that add data, a net and an experiment of one's own (their files are taken from the README too)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import QUIET, REPO, read_summary, script_env
-from test_tensorboard_server import running_tensorboard
+from tensorboard_server import running_tensorboard
 
 README = (REPO / "README.md").read_text()
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -84,13 +84,21 @@ def serves_a_run(logdir: Path, scratch: Path) -> None:
     assert len(runs) == 1 and runs[0].endswith("tensorboard"), runs
 
 
-WALK_THROUGH = "Your own data, net and experiment, step by step"
+WALK_THROUGH = "Start your project"
+# What only the template's README has (scripts/new_project.py removes it): the steps below are
+# the same before and after a project is started.
+TEMPLATE_ONLY = re.compile(r"^<!-- template(?:: \w+)? -->\n.*?^<!-- /template -->\n", re.M | re.S)
 
 
-def test_walk_through_adds_a_data_set_a_net_and_an_experiment(tmp_path):
+def walk_through() -> str:
+    """The steps of "Start your project" that add data, a net and an experiment."""
+    return TEMPLATE_ONLY.sub("", section(WALK_THROUGH))
+
+
+def test_walk_through_adds_data_a_net_and_an_experiment(tmp_path):
     """In a copy of the project: write the README's files, run its commands (training shortened
     to 3 epochs), and check the run used them and eval reproduces its test metrics."""
-    text = section(WALK_THROUGH)
+    text = walk_through()
     clone = tmp_path / "clone"
     skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
     for part in ("conf", "scripts", "src"):
@@ -102,16 +110,16 @@ def test_walk_through_adds_a_data_set_a_net_and_an_experiment(tmp_path):
         if language in ("python", "yaml") and (match := FILE_LINE.fullmatch(head[0])):
             path = clone / match.group(1)
             assert not path.exists(), f"the walk-through overwrites {match.group(1)}"
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(body)
             written.append(match.group(1))
     assert sorted(written) == [
-        "conf/data/iris.yaml",
+        "conf/data/recordings.yaml",
         "conf/experiment/iris.yaml",
-        "conf/model/residual_mlp.yaml",
-        "src/trainkit/data/npz.py",
-        "src/trainkit/nets/residual.py",
+        "src/my_project/data/recordings.py",
+        "src/my_project/nets/residual.py",
     ]
-    env = script_env()  # the copy's trainkit, with the new modules, comes first
+    env = script_env()  # the copy's packages, with the new modules, come first
     env["PYTHONPATH"] = os.pathsep.join([str(clone / "src"), env["PYTHONPATH"]])
     run_dir = None
     steps = commands(text)
@@ -126,7 +134,7 @@ def test_walk_through_adds_a_data_set_a_net_and_an_experiment(tmp_path):
         if argv[1] == "scripts/train.py" and "--cfg" in argv:
             shown = run(argv, clone, env).stdout
             assert "_target_: my_project.nets.residual.ResidualMLP" in shown
-            assert "_target_: trainkit.data.npz.NpzDataModule" in shown
+            assert "_target_: trainkit.data.ArrayDataModule" in shown
         elif argv[1] == "scripts/train.py":
             run([*argv, "trainer.max_epochs=3", *QUIET], clone, env)
             run_dir = only_run(clone / "logs" / "iris")
@@ -155,20 +163,47 @@ def test_walk_through_adds_a_data_set_a_net_and_an_experiment(tmp_path):
             assert evaluated[key] == pytest.approx(value, abs=1e-6), key
 
 
-def test_walk_through_data_module_says_what_to_fix(tmp_path):
-    """The walk-through's own error messages: a missing file, a wrong feature count."""
-    source = next(
-        body for language, body in blocks(section(WALK_THROUGH)) if "NpzDataModule" in body
-    )
-    namespace: dict = {}
-    exec(compile(source, "npz.py", "exec"), namespace)  # the module exactly as the README has it
-    module = namespace["NpzDataModule"]
+def readme_file(name: str) -> str:
+    """The body of the walk-through's block that starts with `# name`."""
+    return next(body for _, body in blocks(walk_through()) if body.startswith(f"# {name}\n"))
+
+
+def test_walk_through_data_module_loads_checks_and_standardises_per_channel(tmp_path):
+    """The README's own data module, built from its own config: sessions stacked, statistics
+    per channel from the training split, and errors that say what to set."""
+    import numpy as np
+    import yaml
+    from omegaconf import OmegaConf
+
     from trainkit.errors import TrainkitError
 
-    with pytest.raises(TrainkitError, match="does not exist; set data.path"):
-        module(path=str(tmp_path / "missing.npz"), num_features=4, num_classes=3).setup()
-    import numpy as np
+    namespace: dict = {}
+    source = readme_file("src/my_project/data/recordings.py")
+    exec(compile(source, "recordings.py", "exec"), namespace)  # the module as the README has it
+    module = namespace["RecordingsDataModule"]
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    scale = np.array([1.0, 100.0, 0.01])[None, :, None]  # channels on very different scales
+    for session in range(2):
+        signals = rng.normal(5.0, 1.0, (60, 3, 20)) * scale
+        np.savez(folder / f"s{session}.npz", signals=signals, labels=np.arange(60) % 4)
 
-    np.savez(tmp_path / "five.npz", x=np.zeros((30, 5)), y=np.arange(30) % 3)
-    with pytest.raises(TrainkitError, match="has 5 features; set data.num_features=5"):
-        module(path=str(tmp_path / "five.npz"), num_features=4, num_classes=3).setup()
+    config = yaml.safe_load(readme_file("conf/data/recordings.yaml"))
+    assert config.pop("_target_") == "my_project.data.recordings.RecordingsDataModule"
+    resolved = OmegaConf.create({"paths": {"data_dir": str(tmp_path)}, "seed": 0, "data": config})
+    data = module(**OmegaConf.to_container(resolved, resolve=True)["data"])
+    data.setup()
+    x, y = data.splits["train"]
+    assert sum(len(split[1]) for split in data.splits.values()) == 120
+    assert x.shape[1:] == (3, 20) and set(y.tolist()) == {0, 1, 2, 3}
+    assert data.feature_mean.shape == (1, 3, 1)  # one mean per channel
+    assert np.allclose(x.mean(dim=(0, 2)).numpy(), 0, atol=1e-4)
+    assert np.allclose(x.std(dim=(0, 2)).numpy(), 1, atol=1e-2)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(TrainkitError, match="holds no .npz files; set data.folder"):
+        module(folder=str(empty), in_channels=3, num_classes=4).setup()
+    with pytest.raises(TrainkitError, match=r"not \(2, length\); set data.in_channels"):
+        module(folder=str(folder), in_channels=2, num_classes=4).setup()
