@@ -13,9 +13,11 @@ from trainkit.data import ArrayData, ArrayDataModule
 class ProbabilityMLP(nn.Module):
     """An MLP that ends in a sigmoid (one output) or softmax: probabilities into a logits loss."""
 
-    def __init__(self, in_features: int, out_features: int, hidden: int = 32) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, hidden: int = 32, dropout: float = 0.1
+    ) -> None:
         super().__init__()
-        self.net = mlp(in_features, out_features, hidden)
+        self.net = mlp(in_features, out_features, hidden, dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.net(x)
@@ -25,9 +27,11 @@ class ProbabilityMLP(nn.Module):
 class DeadReluMLP(nn.Module):
     """Hidden biases far below zero: every ReLU is dead and no gradient reaches hidden layers."""
 
-    def __init__(self, in_features: int, out_features: int, hidden: int = 32) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, hidden: int = 32, dropout: float = 0.1
+    ) -> None:
         super().__init__()
-        self.net = mlp(in_features, out_features, hidden)
+        self.net = mlp(in_features, out_features, hidden, dropout)
         hidden_layers = [m for m in self.net if isinstance(m, nn.Linear)][:-1]
         with torch.no_grad():
             for layer in hidden_layers:

@@ -36,6 +36,8 @@ PATHOLOGIES = {
         [
             "+experiment=tiny_binary",
             "model.net._target_=pathologies.DeepSigmoidNet",
+            "~model.net.hidden",
+            "~model.net.dropout",
             "model/optimizer=sgd",
             "model.optimizer.lr=0.01",
             "trainer.max_epochs=4",
@@ -80,8 +82,8 @@ PATHOLOGIES = {
         [
             # breast cancer: wine is so clean that its validation loss keeps falling
             "+experiment=tiny_binary",
-            "+model.net.hidden=256",
-            "+model.net.dropout=0",
+            "model.net.hidden=256",
+            "model.net.dropout=0",
             "model.optimizer.weight_decay=0",
             "model.optimizer.lr=0.01",
             "data.batch_size=8",
