@@ -49,12 +49,17 @@ def pytest_unconfigure(config) -> None:
 
 
 def compose_train(run_dir: Path, overrides: list[str]):
-    """The composed train config, writing into `run_dir` (no Hydra app, so paths are set here)."""
+    """The composed train config, writing into `run_dir` (no Hydra app, so paths are set here).
+
+    Data paths stay those of the repository (`${paths.data_dir}` is its data/ folder, where an
+    experiment of yours may keep its file); runs and logs go below run_dir's parent.
+    """
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(
             "train",
             overrides=[
-                f"paths.root_dir={run_dir.parent}",
+                f"paths.root_dir={REPO}",
+                f"paths.log_dir={run_dir.parent / 'logs'}",
                 f"paths.output_dir={run_dir}",
                 *QUIET,
                 *overrides,
