@@ -110,29 +110,35 @@ def scalar_curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     }
 
 
-@pytest.fixture(scope="session")
-def trained_runs(tmp_path_factory) -> dict:
-    """Each experiment trained briefly, in process, with batch sizes that leave partial batches.
+class BriefRuns(dict):
+    """{experiment: (run_dir, cfg)}: each experiment trained in process for three epochs, on
+    first use, with batch sizes that leave partial batches where its data config has them."""
 
-    Returns {name: (run_dir, cfg)}.
-    """
-    from trainkit.run.train import train
+    def __init__(self, folder_for) -> None:
+        super().__init__()
+        self.folder_for = folder_for
 
-    runs = {}
-    for name in TINY:
-        run_dir = tmp_path_factory.mktemp(name) / "run"
-        cfg = compose_train(
-            run_dir,
-            [
-                f"+experiment={name}",
-                "trainer.max_epochs=3",
-                "data.batch_size=37",
-                "data.eval_batch_size=25",
-            ],
-        )
+    def __missing__(self, name: str) -> tuple[Path, object]:
+        from trainkit.run.train import train
+
+        run_dir = self.folder_for(name) / "run"
+        overrides = [f"+experiment={name}", "trainer.max_epochs=3"]
+        data = compose_train(run_dir, overrides).data
+        overrides += [f"data.{k}={v}" for k, v in PARTIAL.items() if k in data]
+        cfg = compose_train(run_dir, overrides)
         train(cfg)
-        runs[name] = (run_dir, cfg)
-    return runs
+        self[name] = (run_dir, cfg)
+        return self[name]
+
+
+# 37 and 25 divide none of the test data sets' splits: every epoch ends on a partial batch.
+PARTIAL = {"batch_size": 37, "eval_batch_size": 25}
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory) -> BriefRuns:
+    """Shared by the kit's tests and the contract test: one brief run per experiment."""
+    return BriefRuns(tmp_path_factory.mktemp)
 
 
 @pytest.fixture(scope="session")
