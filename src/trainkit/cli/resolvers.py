@@ -37,7 +37,7 @@ def config_subdir(ckpt_path: str | None, run_dir: str, stamp: str) -> str:
 def array_fact(key: str, path: str, target_path: str | None = None, task: str = "auto") -> Any:
     """`${trainkit.arrays:KEY,PATH,...}`: a size read off an array file (conf/data/arrays.yaml),
     e.g. num_features or in_channels; None where the data has no such size."""
-    from trainkit.data.arrays import SHAPE_KEYS, file_facts  # numpy and torch: only now
+    from trainkit.data.arrays import SHAPE_KEYS, file_facts  # numpy: only now
 
     if key not in SHAPE_KEYS:
         raise ValueError(f"trainkit.arrays knows {', '.join(SHAPE_KEYS)}, not {key!r}")

@@ -1,4 +1,7 @@
-"""Arrays of any shape as a data set: from a file (`data=arrays data.path=FILE`) or a function.
+"""Arrays of any shape: read from files safely, checked, and described for the net's config.
+
+Light on purpose (numpy only; torch for .pt files): config resolvers call it before a run, to
+read sizes such as ${data.num_features} off a file. The data module is in array_module.py.
 
 A file holds inputs X, (N, ...), and targets y, (N,) or (N, k):
 - `.npz` with arrays `X` and `y` (np.savez("my.npz", X=X, y=y));
@@ -12,16 +15,27 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from trainkit.data.inmemory import ArrayData, InMemoryDataModule
-from trainkit.data.loader import BatchTransform
 from trainkit.errors import TrainkitError
+
+
+@dataclass
+class ArrayData:
+    """A whole data set as arrays: what `InMemoryDataModule.load` returns."""
+
+    x: np.ndarray  # float32 inputs, (N, ...): (N, F) tables, (N, C, L) sequences, (N, C, H, W)
+    y: np.ndarray  # int64 class indices (N,) or float32 targets (N, k)
+    classification: bool
+    class_names: list[str] = field(default_factory=list)
+    feature_names: list[str] = field(default_factory=list)
+    # rows that form the test split, for data sets that come with an official one
+    test_mask: np.ndarray | None = None
+
 
 TASKS = ("auto", "classification", "regression")
 # What `data=arrays` tells the net's config, by interpolation: ${data.num_features}, ...
@@ -241,96 +255,3 @@ def file_facts(path: str, target_path: str | None = None, task: str = "auto") ->
         x, y = read_arrays(file, target_path)
         _FILE_FACTS[key] = shape_facts(to_array_data(x, y, task, str(file)))
     return _FILE_FACTS[key]
-
-
-# -- the data module ----------------------------------------------------------------------------
-class ArrayDataModule(InMemoryDataModule):
-    """Arrays of any shape, from `path` (a file) or `source` (a function returning ArrayData or
-    (X, y)); split stratified and seeded, standardised with training statistics.
-
-    Sizes given in the config (num_features, in_channels, ..., num_classes) are checked against
-    the arrays; `max_shift` > 0 shifts training images (N, C, H, W) by up to that many pixels.
-    """
-
-    def __init__(
-        self,
-        path: str | None = None,
-        source: Callable[[], Any] | None = None,
-        target_path: str | None = None,
-        task: str = "auto",
-        max_shift: int = 0,
-        num_features: int | None = None,
-        in_channels: int | None = None,
-        length: int | None = None,
-        height: int | None = None,
-        width: int | None = None,
-        image_size: int | None = None,
-        num_targets: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        if (path is None) == (source is None):
-            raise TrainkitError("An ArrayDataModule needs either data.path or data.source.")
-        if task not in TASKS:
-            raise TrainkitError(
-                f"data.task must be auto, classification or regression, got {task!r}."
-            )
-        self.path, self.source, self.target_path, self.task = path, source, target_path, task
-        self.max_shift = max_shift
-        self.declared = {
-            "num_features": num_features, "in_channels": in_channels, "length": length,
-            "height": height, "width": width, "image_size": image_size,
-            "num_classes": self.num_classes, "num_targets": num_targets,
-        }  # fmt: skip
-
-    @property
-    def name(self) -> str:
-        if self.path is not None:
-            return str(self.path)
-        function = getattr(self.source, "func", self.source)  # a partial's function
-        return str(getattr(self, "dataset", None) or getattr(function, "__name__", "data"))
-
-    def load(self) -> ArrayData:
-        if self.source is None:
-            return to_array_data(*read_arrays(self.path, self.target_path), self.task, self.name)
-        loaded = self.source()
-        if isinstance(loaded, ArrayData):
-            return loaded
-        if isinstance(loaded, (tuple, list)) and len(loaded) == 2:
-            return to_array_data(*loaded, self.task, self.name)
-        raise TrainkitError(
-            f"data.source {self.name} returned {type(loaded).__name__}; it must return "
-            "ArrayData or a pair (X, y)."
-        )
-
-    def check(self, data: ArrayData) -> None:
-        found = shape_facts(data)
-        for key, declared in self.declared.items():
-            if key == "num_classes" and declared is not None and found[key] is not None:
-                continue  # labels beyond num_classes are the doctor's labels_out_of_range
-            if declared is not None and declared != found[key]:
-                shown = f"{data.x.shape[1:]} inputs" if key != "num_targets" else "targets"
-                raise TrainkitError(
-                    f"data.{key} is {declared} but {self.name} has "
-                    + (f"{found[key]}" if found[key] is not None else f"no {key} ({shown})")
-                    + (f"; set data.{key}={found[key]}." if found[key] is not None else ".")
-                )
-        if self.max_shift and data.x.ndim != 4:
-            raise TrainkitError(
-                f"data.max_shift shifts images (N, C, H, W); {self.name} has inputs of shape "
-                f"{data.x.shape[1:]}. Set data.max_shift=0."
-            )
-
-    def train_transform(self) -> BatchTransform | None:
-        if self.max_shift <= 0:
-            return None
-        import torch
-
-        from trainkit.data.transforms import random_shift
-
-        # Shifted-in pixels are a raw 0 (the background), per channel, after standardisation.
-        fill = torch.zeros(1)
-        mean, std = self.feature_mean, self.feature_std
-        if mean is not None and mean.size == mean.shape[1]:  # one mean per channel
-            fill = torch.from_numpy(-mean / std).reshape(-1)
-        return partial(random_shift, max_shift=self.max_shift, fill=fill)

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from trainkit.data.arrays import ArrayDataModule
-from trainkit.data.inmemory import ArrayData
+from trainkit.data.array_module import ArrayDataModule
+from trainkit.data.arrays import ArrayData
 from trainkit.errors import TrainkitError
 
 

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
 
+from trainkit.data.arrays import ArrayData
 from trainkit.data.loader import BatchTransform, TensorBatchLoader
 from trainkit.data.split import fit_standardizer, split_indices, stratify_labels
 from trainkit.errors import TrainkitError
 
 # data.standardize: true picks the axes from the shape; "feature" and "channel" name them.
 STANDARDIZE_CHOICES = (True, False, "feature", "channel")
-
-
-@dataclass
-class ArrayData:
-    """A whole data set as arrays: what `InMemoryDataModule.load` returns."""
-
-    x: np.ndarray  # float32 inputs, (N, ...): (N, F) tables, (N, C, L) sequences, (N, C, H, W)
-    y: np.ndarray  # int64 class indices (N,) or float32 targets (N, k)
-    classification: bool
-    class_names: list[str] = field(default_factory=list)
-    feature_names: list[str] = field(default_factory=list)
-    # rows that form the test split, for data sets that come with an official one
-    test_mask: np.ndarray | None = None
 
 
 def standardize_axes_for(shape: tuple[int, ...], standardize: bool | str) -> tuple[int, ...]:
