@@ -88,7 +88,7 @@ def _nearby(path: Path) -> str:
     found = _other_checkpoints(path)
     if found:
         return f" That directory holds: {', '.join(p.name for p in found)}."
-    return " Pass a .ckpt file, e.g. ckpt_path=logs/cnn/runs/<run>/checkpoints/last.ckpt."
+    return " Pass a .ckpt file, e.g. ckpt_path=logs/<experiment>/runs/<run>/checkpoints/last.ckpt."
 
 
 def stamp(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:

@@ -46,5 +46,5 @@ def run_job(job: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> flo
         if not multirun:
             exit_with(error)
         print(f"Error: {error}", file=sys.stderr)
-        # the other jobs (e.g. +experiment=binary,regression) may have it: rank this one last
+        # the other jobs (e.g. +experiment=a,b of two kinds) may have it: rank this one last
         return worst_value(mode)

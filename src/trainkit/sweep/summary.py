@@ -36,7 +36,7 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def fixed_keys(task_overrides: Sequence[str]) -> set[str]:
-    """The keys a sweep's command line sets to one value for all jobs (`+experiment=binary`, not
+    """The keys a sweep's command line sets to one value for all jobs (`+experiment=NAME`, not
     `model.optimizer.lr=0.01,0.001`): left out of the rows, which show what varies."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
