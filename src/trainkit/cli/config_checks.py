@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationKeyError
 
-from trainkit.errors import TrainkitError
+from trainkit.errors import TrainkitError, trainkit_error_in
 
 # -- values -------------------------------------------------------------------------------------
 # (key, kind, example) for the keys users override most; absent keys are skipped.
@@ -89,7 +89,8 @@ def check_config(cfg: DictConfig) -> None:
                 f"{group} is a config group: write {slash}={value} (a slash picks a file from "
                 f"conf/{slash}/, a dot sets a value)"
             )
-    missing = [k for k in _missing_keys(OmegaConf.to_container(cfg)) if k != "ckpt_path"]
+    leaves = _leaves_with_values(OmegaConf.to_container(cfg))
+    missing = [k for k, v in leaves.items() if v == "???" and k != "ckpt_path"]
     if missing:
         problems.append(
             f"{' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no value yet "
@@ -109,8 +110,6 @@ DATA_KEY = re.compile(r"^\$\{data\.(\w+)\}$")
 def _model_size_problems(cfg: DictConfig) -> list[str]:
     """The model takes its sizes from the data (${data.num_features}, ${data.in_channels}):
     a size this data config lacks, or has no value for, or cannot read, is named here."""
-    from trainkit.errors import trainkit_error_in
-
     model = cfg.get("model")
     if not isinstance(model, DictConfig):
         return []
@@ -156,6 +155,7 @@ def _shape_hint(cfg: DictConfig) -> str:
 
 
 def _leaves_with_values(node: Any, prefix: str = "") -> dict[str, Any]:
+    """{dotted key: value} of every leaf of a plain nested dict (a list is one leaf)."""
     if isinstance(node, dict):
         out: dict[str, Any] = {}
         for key, value in node.items():
@@ -168,13 +168,6 @@ def _value_at(node: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         node = node.get(part) if isinstance(node, dict) else None
     return node
-
-
-def _missing_keys(node: Any, prefix: str = "") -> list[str]:
-    """Keys whose value is still ??? (must be given on the command line)."""
-    if isinstance(node, dict):
-        return [m for k, v in node.items() for m in _missing_keys(v, f"{prefix}{k}.")]
-    return [prefix[:-1]] if node == "???" else []
 
 
 def _yaml(value: Any) -> str:

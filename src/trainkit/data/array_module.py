@@ -6,7 +6,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from trainkit.data.arrays import TASKS, ArrayData, read_arrays, shape_facts, to_array_data
+from trainkit.data.arrays import (
+    ArrayData,
+    check_task,
+    read_arrays,
+    shape_facts,
+    to_array_data,
+)
 from trainkit.data.inmemory import InMemoryDataModule
 from trainkit.data.loader import BatchTransform
 from trainkit.errors import TrainkitError
@@ -39,10 +45,7 @@ class ArrayDataModule(InMemoryDataModule):
         super().__init__(**kwargs)
         if (path is None) == (source is None):
             raise TrainkitError("An ArrayDataModule needs either data.path or data.source.")
-        if task not in TASKS:
-            raise TrainkitError(
-                f"data.task must be auto, classification or regression, got {task!r}."
-            )
+        check_task(task)  # before anything is read
         self.path, self.source, self.target_path, self.task = path, source, target_path, task
         self.max_shift = max_shift
         self.declared = {

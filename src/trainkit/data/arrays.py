@@ -153,11 +153,16 @@ def _torch_file(file: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- checking and shaping -----------------------------------------------------------------------
+def check_task(task: str) -> None:
+    """data.task is one of TASKS."""
+    if task not in TASKS:
+        raise TrainkitError(f"data.task must be auto, classification or regression, got {task!r}.")
+
+
 def to_array_data(x: Any, y: Any, task: str = "auto", name: str = "data") -> ArrayData:
     """Inputs and targets as trainkit trains on them, checked: float32 X (N, ...), int64 class
     indices (N,) or float32 targets (N, k)."""
-    if task not in TASKS:
-        raise TrainkitError(f"data.task must be auto, classification or regression, got {task!r}.")
+    check_task(task)
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim == 0 or y.ndim == 0:
         raise TrainkitError(f"{name}: X and y must be arrays with one row per sample.")
