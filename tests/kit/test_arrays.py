@@ -188,6 +188,23 @@ def test_declared_sizes_are_checked(tmp_path):
         ArrayDataModule(path=path, max_shift=1).setup()
 
 
+def test_a_folder_of_x_and_y_trains_from_the_command_line(tmp_path):
+    """data.path may name a folder holding X.npy and y.npy, as the reader accepts."""
+    x, y = signals()
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    np.save(folder / "X.npy", x)
+    np.save(folder / "y.npy", y)
+    net = "model.net={_target_:tiny.mlp,in_features:${data.num_features},out_features:4}"
+    run_dir = tmp_path / "run"
+    result = run_script(
+        "train.py", "data=arrays", f"data.path={folder}", net, "trainer.max_epochs=1",
+        *QUIET, f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert read_summary(run_dir)["status"] == "completed"
+
+
 def test_a_sequence_experiment_trains_through_data_arrays_alone(tmp_path):
     """Only a file and a net: the sizes the net needs come from the data config."""
     x, y = signals()

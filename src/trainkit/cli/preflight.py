@@ -73,7 +73,8 @@ def check_files(cfg: DictConfig) -> None:
         data_path = OmegaConf.select(cfg, "data.path", default=None, throw_on_missing=False)
     except InterpolationResolutionError:  # e.g. ${paths.data_dir}: known once Hydra runs
         return  # the data module checks the file then
-    missing = isinstance(data_path, str) and not Path(data_path).expanduser().is_file()
+    # a folder too: data=arrays reads X.npy and y.npy from one (the reader says if they lack)
+    missing = isinstance(data_path, str) and not Path(data_path).expanduser().exists()
     if missing and data_path != "???":
         raise TrainkitError(
             f"data.path not found: {data_path} (relative paths are taken from {Path.cwd()})."
