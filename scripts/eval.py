@@ -8,9 +8,8 @@ from trainkit.cli.launch import launch, run_or_explain
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    from trainkit.run.evaluate import evaluate
-
-    run_or_explain(evaluate, cfg)
+    # imported inside, so that Ctrl-C while torch loads is handled like any other stop
+    run_or_explain("trainkit.run.evaluate.evaluate", cfg)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,8 @@ from trainkit.cli.launch import launch, run_or_explain
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    from trainkit.run.predict import predict
-
-    run_or_explain(predict, cfg)
+    # imported inside, so that Ctrl-C while torch loads is handled like any other stop
+    run_or_explain("trainkit.run.predict.predict", cfg)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ from trainkit.cli.launch import launch  # importing trainkit registers its confi
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Train; return `optimized_metric` of the run for a sweeper (Optuna) to read."""
-    # Imported here so that `--help` and `--cfg job` answer without loading torch and Lightning.
+    # Imported when it runs, so that `--help` and `--cfg job` answer without loading torch and
+    # Lightning, and Ctrl-C while they load still leaves the run directory its summary.json.
     from trainkit.cli.jobs import run_job
-    from trainkit.run.train import train
 
-    return run_job(train, cfg)
+    return run_job("trainkit.run.train.train", cfg)
 
 
 if __name__ == "__main__":

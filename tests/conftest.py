@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,24 @@ def run_script(script: str, *args: str, cwd: Path = REPO, timeout: int = 300):
         text=True,
         timeout=timeout,
     )
+
+
+def train_until(marker: Path, *args: str, timeout: float = 300) -> subprocess.Popen:
+    """scripts/train.py with `args`, started in the background; returns once the run wrote
+    `marker` (a test callback's sign that it reached a known point), still running."""
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "train.py"), *args],
+        cwd=REPO,
+        env=script_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + timeout
+    while not marker.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), f"the run never reached its marker: {process.communicate()[1][-2000:]}"
+    return process
 
 
 def train_script(run_dir: Path, *args: str, timeout: int = 300) -> Path:

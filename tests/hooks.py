@@ -33,3 +33,22 @@ class PauseAt(L.Callback):
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *_) -> None:
         self._pause(trainer, batch_idx, "val")
+
+
+class FillDiskAfter(L.Callback):
+    """At the end of training epoch `epochs - 1`, fill the file system holding `path` with one
+    file, so that the next write of the run fails as on a full disk."""
+
+    def __init__(self, epochs: int, path: str) -> None:
+        self.epochs, self.path = epochs, Path(path)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch + 1 < self.epochs or self.path.exists():
+            return
+        with self.path.open("wb") as handle:
+            try:
+                while True:
+                    handle.write(b"\0" * 4096)
+                    handle.flush()
+            except OSError:  # the disk is full
+                pass

@@ -221,6 +221,7 @@ def test_eval_gives_the_test_metrics_of_training(trained_runs, name, tmp_path):
                 f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}",
                 f"paths.root_dir={REPO}",
                 f"paths.output_dir={tmp_path / 'eval'}",
+                "trusted_packages=[tiny]",  # the tiny experiments' nets live in tests/tiny.py
             ],
         )
     evaluated = evaluate(cfg)["metrics"]

@@ -4,9 +4,12 @@ traceback, nothing of an earlier run touched."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -102,6 +105,34 @@ COMMAND_LINE = {
     "number of classes left unset": (
         ["+experiment=tiny_multiclass", *TABLE],
         ["data.num_classes must be a whole number, 2 or more, got null"],
+    ),
+    "seed beyond 32 bits": (
+        ["+experiment=tiny_binary", "seed=4294967296"],
+        ["seed must be a whole number from 0 to 4294967295", "got 4294967296"],
+    ),
+    "monitor names no logged metric": (
+        ["+experiment=tiny_binary", "monitor=val/nonexistent"],
+        ["monitor=val/nonexistent is not a metric this model logs", "val/acc", "train/loss"],
+    ),
+    "early stopping watches no logged metric": (
+        ["+experiment=tiny_regression", "callbacks.early_stopping.monitor=val/acc"],
+        ["callbacks.early_stopping.monitor=val/acc is not a metric", "val/mse", "val/r2"],
+    ),
+    "no logger for the learning-rate monitor": (
+        ["+experiment=tiny_binary", "~logger"],
+        ["There is no logger, but callbacks.lr_monitor", "~callbacks.lr_monitor"],
+    ),
+    "no best checkpoint to test": (
+        ["+experiment=tiny_binary", "~callbacks.model_checkpoint"],
+        ["No callback keeps the best checkpoint", "test=false"],
+    ),
+    "optimized metric the model never reports": (
+        ["+experiment=tiny_regression", "optimized_metric=val/acc"],
+        ["optimized_metric=val/acc is not a metric of this model's summary.json", "test/r2"],
+    ),
+    "config group set to null": (
+        ["+experiment=tiny_binary", "callbacks=null"],
+        ["callbacks=null: a config group is not set to null", "write ~callbacks", "default"],
     ),
     "empty split": (
         ["+experiment=tiny_binary", "data.val_fraction=0"],
@@ -203,12 +234,27 @@ def bad_checkpoints(folder, cnn_run) -> dict:
     (folder / "truncated.ckpt").write_bytes(data[: len(data) // 2])
     (folder / "corrupt.ckpt").write_bytes(b"not a checkpoint at all" * 100)
     torch.save({"state_dict": {}, "payload": folder}, folder / "pickled.ckpt")
+    (folder / "flipped.ckpt").write_bytes(flipped_weights(data))
     return {
         "missing": (folder / "missing.ckpt", ["Checkpoint not found", "missing.ckpt"]),
         "truncated": (folder / "truncated.ckpt", ["cannot be read: it is truncated"]),
         "corrupt": (folder / "corrupt.ckpt", ["cannot be read: it is truncated"]),
         "pickled objects": (folder / "pickled.ckpt", ["holds pickled Python objects"]),
+        "flipped bits": (folder / "flipped.ckpt", ["does not match its checksum"]),
     }
+
+
+def flipped_weights(data: bytes) -> bytes:
+    """A whole archive whose largest tensor's bytes changed (torch itself would load it)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        member = max(archive.infolist(), key=lambda info: info.file_size)
+    at = member.header_offset
+    start = at + 30 + int.from_bytes(data[at + 26 : at + 28], "little")
+    start += int.from_bytes(data[at + 28 : at + 30], "little")  # past the local header
+    changed = bytearray(data)
+    for i in range(start, start + min(64, member.compress_size)):
+        changed[i] ^= 0x80  # sign bits of the first weights
+    return bytes(changed)
 
 
 # every kind of damage, and every script, at least once
@@ -217,6 +263,7 @@ BAD_CHECKPOINTS = [
     ("train.py", "truncated"),
     ("eval.py", "corrupt"),
     ("eval.py", "pickled objects"),
+    ("eval.py", "flipped bits"),
     ("predict.py", "truncated"),
 ]
 
@@ -257,11 +304,33 @@ def test_checkpoint_from_another_experiment_or_shape_is_refused_untouched(tmp_pa
     assert read_summary(cnn_run)["status"] == "completed"
 
 
+def test_a_checkpoint_without_its_record_is_checked_against_its_run_config(tmp_path, cnn_run):
+    """No config stamped in the checkpoint: the run's .hydra/config.yaml says what it was."""
+    run = tmp_path / "run"
+    shutil.copytree(cnn_run, run)
+    last = run / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    checkpoint.pop("trainkit")
+    torch.save(checkpoint, last)
+    before = snapshot(run)
+    changed = run_script(
+        "train.py", "+experiment=tiny_cnn", "model.optimizer.lr=0.5", f"ckpt_path={last}"
+    )
+    assert_clear_error(changed, "trained with a different config: model.optimizer.lr")
+    assert snapshot(run) == before
+
+
 def test_hydra_full_error_shows_the_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     env = {**script_env(), "HYDRA_FULL_ERROR": "1"}
     result = subprocess.run(
-        [sys.executable, "scripts/train.py", "+experiment=tiny_binary", "data.batch_size=0"],
+        [
+            sys.executable,
+            "scripts/train.py",
+            "+experiment=tiny_binary",
+            "data.batch_size=0",
+            f"hydra.run.dir={tmp_path / 'run'}",  # not a failed run in the repository's logs/
+        ],  # fmt: skip
         cwd=REPO,
         env=env,
         capture_output=True,

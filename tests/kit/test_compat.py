@@ -272,6 +272,31 @@ def test_mark_updated_lets_a_restored_metric_compute_without_warning():
     assert not caught, changed("torchmetrics", "Metric._update_count", "mark_updated")
 
 
+# -- Hydra -----------------------------------------------------------------------------------
+def test_hydra_resolves_the_run_directory_before_it_runs(tmp_path, monkeypatch):
+    """preflight reads the run directory Hydra will create, `${hydra:runtime.cwd}` included,
+    through `resolved_hydra_value`: HydraConfig.instance().set_config and .cfg, as Hydra's
+    run_job uses them before it creates the directory."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    from trainkit.compat import hydra as compat_hydra
+
+    instance = HydraConfig.instance()
+    assert callable(getattr(instance, "set_config", None)) and hasattr(instance, "cfg"), changed(
+        "hydra", "HydraConfig.instance().set_config / .cfg", "resolved_hydra_value"
+    )
+    monkeypatch.chdir(tmp_path)
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True)
+    before = instance.cfg
+    run_dir = str(compat_hydra.resolved_hydra_value(cfg, "hydra.run.dir"))
+    assert instance.cfg is before  # Hydra's own state is put back
+    assert run_dir.startswith(f"{tmp_path}/logs/default/runs/"), changed(
+        "hydra", f"how hydra.run.dir resolves (got {run_dir})", "resolved_hydra_value"
+    )
+
+
 # -- nowhere else ----------------------------------------------------------------------------
 def test_the_internals_are_used_only_in_the_adapters():
     outside = []

@@ -83,3 +83,21 @@ def test_two_process_run_reports_one_process_metrics(tmp_path):
     assert {"val/loss", "val/acc", "test/loss", "test/f1"} <= expected <= set(metrics)
     for key in sorted(expected):
         assert metrics[key] == pytest.approx(single[key], abs=1e-6), key
+
+    # eval.py and predict.py take the trainer group too: two processes test, one writes
+    evaluated = run_script(
+        "eval.py", f"ckpt_path={path}", "trainer=ddp_cpu", f"hydra.run.dir={tmp_path / 'eval'}"
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert "Starting with 2 processes" in evaluated.stdout + evaluated.stderr
+    eval_summary = read_summary(tmp_path / "eval")
+    assert eval_summary["status"] == "completed"
+    for key in sorted(k for k in expected if k.startswith("test/")):
+        assert eval_summary["metrics"][key] == pytest.approx(single[key], abs=1e-6), key
+    assert not list((tmp_path / "eval").glob("*.tmp"))
+    predicted = run_script(
+        "predict.py", f"ckpt_path={path}", "trainer=ddp_cpu", f"hydra.run.dir={tmp_path / 'p'}"
+    )
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    rows = (tmp_path / "p" / "predictions.csv").read_text().splitlines()
+    assert len(rows) == 1 + summary["data"]["sizes"]["test"]

@@ -73,7 +73,7 @@ def test_wrong_input_width_is_one_clear_line(binary_run, tmp_path):
     source.write_text("1,2,3\n4,5,6\n")
     result, _ = predict(tmp_path, binary_run, f"input_csv={source}")
     assert result.returncode == 2
-    assert "row 1 has 3 columns, but every row must hold 30 numbers" in result.stderr
+    assert "line 1 has 3 columns, but every row must hold 30 numbers" in result.stderr
     assert "Traceback" not in result.stderr
 
 

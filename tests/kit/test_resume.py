@@ -7,7 +7,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -21,6 +20,7 @@ from conftest import (
     scalar_curves,
     script_env,
     train_script,
+    train_until,
 )
 
 CNN = ["+experiment=tiny_cnn", "trainer.max_epochs=3", *QUIET, *REPRODUCIBLE]
@@ -42,18 +42,7 @@ def interrupt_at(run_dir, marker, signum, stage: str) -> subprocess.CompletedPro
         f"+callbacks.pause={{_target_: hooks.PauseAt, epoch: 1, batch: {batch}, "
         f"stage: {stage}, marker: '{marker}'}}"
     )
-    process = subprocess.Popen(
-        [sys.executable, "scripts/train.py", *CNN, pause, f"hydra.run.dir={run_dir}"],
-        cwd=REPO,
-        env=script_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 180
-    while not marker.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert marker.exists(), "the run never reached the pause point"
+    process = train_until(marker, *CNN, pause, f"hydra.run.dir={run_dir}", timeout=180)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=180)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)

@@ -84,3 +84,19 @@ def test_balanced_class_weights_come_from_the_training_labels():
     trainer.fit(task, datamodule=dm)
     counts = torch.bincount(dm.targets("train"), minlength=3).float()
     assert torch.allclose(task.class_weights, counts.sum() / (3 * counts))
+
+
+@pytest.mark.parametrize(
+    "task",
+    [classifier(2, 1), classifier(3, 3), RegressionTask(torch.nn.Linear(4, 2), ADAM)],
+    ids=["binary", "multiclass", "regression"],
+)
+def test_declared_metric_names_are_what_an_epoch_logs(task):
+    """`monitor` is checked against METRIC_NAMES before training: they must be the real ones."""
+    x = torch.randn(8, 4)
+    y = torch.randint(0, 2, (8,)) if isinstance(task, ClassificationTask) else torch.randn(8, 2)
+    out = task(x)
+    task.epoch_loss["val"].update(*task.batch_loss(out, y))
+    task.metrics["val"].update(*task.metric_inputs(out, y))
+    logged = set(task.compute_epoch("val"))
+    assert logged == {f"val/{name}" for name in task.METRIC_NAMES}

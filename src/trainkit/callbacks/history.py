@@ -34,6 +34,10 @@ class MetricHistory(L.Callback):
                 best = record
         return best
 
+    def forget_before(self, epoch: int) -> None:
+        """Judge only epochs from `epoch` on (their weights are the only ones left to test)."""
+        self.epochs = [r for r in self.epochs if r["epoch"] >= epoch]
+
     def state_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 from pathlib import Path
@@ -49,8 +48,9 @@ class LastCheckpoint(Checkpoint):
     It is written once an epoch is wholly done (validation, early stopping and the plateau
     scheduler's step included, i.e. when the next epoch starts), at the end of training, and
     when Ctrl-C or SIGTERM asks the run to stop: then after the current batch, mid-epoch. The
-    checkpoint holds the random generators' states too, and it is written to a temporary file
-    first, so a kill while saving never leaves a truncated last.ckpt behind.
+    checkpoint holds the random generators' states too. It is written through the trainer's
+    CheckpointIO, which the kit's Trainer gets as AtomicCheckpointIO (see `run.train.build`):
+    beside its target first, so a kill while saving never leaves a truncated last.ckpt behind.
     """
 
     def __init__(self, dirpath: str, filename: str = "last") -> None:
@@ -69,17 +69,11 @@ class LastCheckpoint(Checkpoint):
     def save(self, trainer: L.Trainer, epoch_start: bool = False) -> None:
         if self.frozen or trainer.fast_dev_run:  # a debug pass leaves no checkpoint behind
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(self.path.name + ".partial")
         self._epoch_start = epoch_start
-        try:
-            trainer.save_checkpoint(partial, weights_only=False)
-            if trainer.is_global_zero:
-                os.replace(partial, self.path)
+        try:  # whole or not at all: the trainer's CheckpointIO is AtomicCheckpointIO
+            trainer.save_checkpoint(self.path, weights_only=False)
         finally:
             self._epoch_start = False
-            if trainer.is_global_zero:  # the only process that writes files
-                partial.unlink(missing_ok=True)
         self.last_model_path = str(self.path)
         self._saved_step = trainer.global_step
 

@@ -36,6 +36,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint at `path`, loaded with weights_only=True, or a clear TrainkitError."""
     path = Path(path)
     check_checkpoint_file(path)
+    _check_crc(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -55,6 +56,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             "pass a .ckpt written by a training run, e.g. RUN/checkpoints/best.ckpt."
         )
     return checkpoint
+
+
+def _check_crc(path: Path) -> None:
+    """Every member's CRC-32, as the archive recorded it: torch itself loads flipped bits."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+        raise _damaged(path, str(exc) or type(exc).__name__) from None
+    if bad is not None:
+        raise _damaged(path, f"{bad} does not match its checksum: the bytes changed")
 
 
 def _reason(exc: BaseException) -> str:
@@ -100,6 +112,15 @@ def stamp(cfg: DictConfig, overrides: list[str]) -> dict[str, Any]:
     }
 
 
+def known_experiment(name: str) -> bool:
+    """True for the name of an experiment file on the config search path (conf/experiment/)."""
+    from trainkit.checkpoints.trust import search_path_dirs
+
+    return bool(re.fullmatch(r"[\w-]+", name)) and any(
+        (folder / "experiment" / f"{name}.yaml").is_file() for folder in search_path_dirs()
+    )
+
+
 def train_command(overrides: list[str], *extra: str) -> str:
     """The shell command that trains with these overrides (plus `extra`)."""
     script = "scripts/train.py"
@@ -117,24 +138,29 @@ def _short(path: Path) -> str:
 
 
 def check_resume(checkpoint: Mapping[str, Any], cfg: DictConfig, model: Any, path: Path) -> str:
-    """Refuse, with the reason and the right command, a checkpoint that this run cannot continue.
+    """Refuse, with the reason and the way out, a checkpoint that this run cannot continue.
 
-    Returns the settings a resume may change that this one does change ("" if none)."""
+    What the checkpoint records is shown as facts, never pasted into a suggested command: a
+    checkpoint may come from anywhere. Returns the settings a resume may change that this one
+    does change ("" if none)."""
+    from trainkit.checkpoints.trust import shown
+
     meta = checkpoint.get(STAMP) or {}
     written_by = meta.get("experiment")
     this = str(cfg.get("experiment") or "default")
-    original = meta.get("overrides")
-    if original is None:
-        original = [f"+experiment={written_by}"] if written_by not in (None, "default") else []
-    resume = train_command(original, f"ckpt_path={_short(path)}")
+    trained_with = f"the overrides it was trained with ({path.parent.parent / '.hydra'} lists them)"
     if written_by and written_by != this:
+        # suggested only when it names one of this project's experiments, as a fact of conf/
+        known = isinstance(written_by, str) and known_experiment(written_by)
+        command = train_command([f"+experiment={written_by}"], f"ckpt_path={_short(path)}")
         raise TrainkitError(
-            f"{path} was written by experiment '{written_by}', but this run is '{this}'. "
-            f"Resume it with the overrides it was trained with: {resume}"
+            f"{path} was written by experiment '{shown(str(written_by))}', but this run is "
+            f"'{this}'. Resume it with {trained_with}"
+            + (f": {command} (plus any others it had)." if known else ".")
         )
     problem = state_dict_mismatch(model.state_dict(), checkpoint["state_dict"])
     if problem:
-        hint = f" It was trained with: {resume}" if meta else ""
+        hint = f" Resume it with {trained_with}." if meta else ""
         raise TrainkitError(f"{path} does not fit this model: {problem}.{hint}")
     done, max_epochs = int(checkpoint.get("epoch", 0)), cfg.get("trainer", {}).get("max_epochs")
     if isinstance(max_epochs, int) and 0 <= max_epochs < done:
@@ -143,17 +169,32 @@ def check_resume(checkpoint: Mapping[str, Any], cfg: DictConfig, model: Any, pat
             f"end before it starts. Resume with trainer.max_epochs above {done} (or none, for "
             "the default)."
         )
-    if not meta.get("config"):
+    recorded = meta.get("config")
+    if not isinstance(recorded, Mapping):
+        recorded = _run_config(path)
+    if recorded is None:
         return ""
     current = OmegaConf.to_container(cfg, resolve=True)
-    changed = config_changes(meta["config"], current)
+    changed = config_changes(recorded, current)
     if changed:
         raise TrainkitError(
             f"{path} was trained with a different config: {changed}. A resume keeps the "
             "data, model, optimizer and seed (it may change how long to train, patience "
-            f"and logging); resume with: {resume} (or start a new run)."
+            "and logging): set those keys back (drop the overrides that change them), or "
+            "start a new run without ckpt_path."
         )
-    return config_changes(meta["config"], current, allowed=True)
+    return config_changes(recorded, current, allowed=True)
+
+
+def _run_config(path: Path) -> dict | None:
+    """The config in the checkpoint's run directory (.hydra/config.yaml), resolved here, for a
+    checkpoint that records none; None when there is none or it does not resolve."""
+    file = path.resolve().parent.parent / ".hydra" / "config.yaml"
+    try:
+        config = OmegaConf.to_container(OmegaConf.load(file), resolve=True)
+    except Exception:
+        return None
+    return config if isinstance(config, dict) else None
 
 
 # What a resume may change: how long and how patiently to train, where and how to log.
@@ -164,6 +205,10 @@ RESUMABLE_CHANGES = (
     "callbacks.", "logger.", "paths.", "hydra.", "ckpt_path", "test", "tune.",
     "data.data_dir", "data.path", "fast_callback_hooks",
 )  # fmt: skip
+
+
+# Locations that follow the run directory: not worth listing as a change of a resume.
+PLUMBING = ("paths.", "hydra.", "ckpt_path", "trainer.default")
 
 
 def config_changes(before: Mapping[str, Any], after: Mapping[str, Any], allowed=False) -> str:
@@ -179,10 +224,15 @@ def config_changes(before: Mapping[str, Any], after: Mapping[str, Any], allowed=
         k
         for k in sorted(set(old) | set(new))
         if old.get(k) != new.get(k) and resumable(k) == allowed
-        and not (allowed and k.startswith(("paths.", "hydra.", "ckpt_path", "trainer.default")))
+        and not (allowed and (k.startswith(PLUMBING) or k.endswith(".dirpath")))
     ]  # fmt: skip
-    shown = [f"{k}: {old.get(k, '(unset)')} -> {new.get(k, '(unset)')}" for k in keys[:4]]
-    return ", ".join(shown) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+    from trainkit.checkpoints.trust import shown
+
+    listed = [
+        f"{shown(k, 40)}: {shown(old.get(k, '(unset)'), 40)} -> {new.get(k, '(unset)')}"
+        for k in keys[:4]
+    ]
+    return ", ".join(listed) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
 
 
 def state_dict_mismatch(expected: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:

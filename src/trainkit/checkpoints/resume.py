@@ -10,6 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from trainkit.callbacks.stamp import STAMP
 from trainkit.checkpoints.files import check_resume, load_checkpoint, train_command
 
 
@@ -41,6 +42,8 @@ class Resume:
             self.undo()
             raise
         self.step = int(checkpoint.get("global_step", 0))
+        # the data it was trained on, which this attempt must load again (see ConfigStamp)
+        self.data_fingerprint = (checkpoint.get(STAMP) or {}).get("data_fingerprint")
         print(
             f"Resuming from {ckpt_path} (epoch {checkpoint.get('epoch', 0)}, step {self.step})"
             + (f"; changed for this attempt: {changes}." if changes else "."),

@@ -14,7 +14,7 @@ from trainkit.errors import TrainkitError, trainkit_error_in
 # -- values -------------------------------------------------------------------------------------
 # (key, kind, example) for the keys users override most; absent keys are skipped.
 RULES: list[tuple[str, str, Any]] = [
-    ("seed", "natural", 42),
+    ("seed", "seed", 42),
     ("model.num_classes", "classes", 3),
     ("trainer.max_epochs", "positive_int", 50),
     ("trainer.min_epochs", "natural_or_null", 1),
@@ -40,6 +40,11 @@ RULES: list[tuple[str, str, Any]] = [
 GROUPS = ("data", "model", "model.optimizer", "model.scheduler", "trainer", "callbacks", "logger")
 
 KINDS = {
+    # numpy's generators take 32-bit seeds, and every generator is seeded from this one
+    "seed": (
+        "a whole number from 0 to 4294967295 (2**32 - 1)",
+        lambda v: _int(v) and 0 <= v < 2**32,
+    ),
     "natural": ("a whole number, 0 or more", lambda v: _int(v) and v >= 0),
     "natural_or_null": (
         "a whole number, 0 or more, or null",
@@ -96,6 +101,9 @@ def check_config(cfg: DictConfig) -> None:
             f"{' and '.join(missing)} {'has' if len(missing) == 1 else 'have'} no value yet "
             f"(??? in the config): add {' '.join(f'{k}=<value>' for k in missing)}"
         )
+    problems += _monitor_problems(cfg)
+    problems += _logger_problems(cfg)
+    problems += _best_checkpoint_problems(cfg)
     mode = OmegaConf.select(cfg, "monitor_mode", default="min")
     if mode not in ("min", "max"):
         problems.append(f"monitor_mode must be min or max, got '{mode}'")
@@ -104,6 +112,87 @@ def check_config(cfg: DictConfig) -> None:
 
 
 _ABSENT = object()
+
+
+def _monitor_problems(cfg: DictConfig) -> list[str]:
+    """Every `monitor` key must name a metric the task logs during fit: found now, not after
+    a whole epoch of training."""
+    names = _fit_metrics(cfg)
+    if not names:
+        return []
+    keys = ["monitor", "model.monitor"]
+    callbacks = cfg.get("callbacks")
+    if isinstance(callbacks, DictConfig):
+        keys += [f"callbacks.{name}.monitor" for name in callbacks]
+    wrong: dict[str, str] = {}  # value -> the first key that names it
+    ranked = OmegaConf.select(cfg, "optimized_metric", default=None)
+    summary_names = [n.replace("train/", "test/") for n in names if n.startswith("train/")]
+    if isinstance(ranked, str) and ranked not in names + summary_names:
+        wrong[ranked] = "optimized_metric"
+    for key in keys:
+        value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+        if isinstance(value, str) and value not in names:
+            wrong.setdefault(value, key)  # the callbacks follow ${monitor}: one line says it
+    ranked_names = [n for n in names if n.startswith("val/")] + summary_names
+    return [
+        f"optimized_metric={value} is not a metric of this model's summary.json; pick one of "
+        f"{', '.join(ranked_names)} (e.g. optimized_metric=val/loss optimized_mode=min)"
+        if key == "optimized_metric"
+        else f"{key}={value} is not a metric this model logs during training; pick one of "
+        f"{', '.join(names)} (e.g. monitor=val/loss monitor_mode=min)"
+        for value, key in wrong.items()
+    ]
+
+
+def _logger_problems(cfg: DictConfig) -> list[str]:
+    """Callbacks that write to a logger need one."""
+    loggers = cfg.get("logger")
+    callbacks = cfg.get("callbacks")
+    if (isinstance(loggers, DictConfig) and any(loggers.values())) or not isinstance(
+        callbacks, DictConfig
+    ):
+        return []
+    return [
+        f"There is no logger, but callbacks.{name} ({callback._target_.rsplit('.', 1)[-1]}) "
+        f"writes to one: drop it too (~callbacks.{name}) or keep a logger (logger=tensorboard)"
+        for name, callback in callbacks.items()
+        if isinstance(callback, DictConfig)
+        and str(callback.get("_target_", "")).endswith("LearningRateMonitor")
+    ]
+
+
+def _best_checkpoint_problems(cfg: DictConfig) -> list[str]:
+    """test=true tests the best checkpoint: some callback must keep it."""
+    from hydra.utils import get_class
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    if cfg.get("test") is not True:
+        return []
+    callbacks = cfg.get("callbacks")
+    for callback in callbacks.values() if isinstance(callbacks, DictConfig) else []:
+        try:
+            if issubclass(get_class(str(callback.get("_target_"))), ModelCheckpoint):
+                return []
+        except Exception:  # not a class: reported where it is built
+            continue
+    return [
+        "No callback keeps the best checkpoint (callbacks.model_checkpoint is gone), so there "
+        "is none to test: keep it, or add test=false to train without the test"
+    ]
+
+
+def _fit_metrics(cfg: DictConfig) -> list[str]:
+    """The train/ and val/ metric names of the model's task class, if it declares them."""
+    from hydra.utils import get_class
+
+    target = OmegaConf.select(cfg, "model._target_", default=None)
+    try:
+        names = getattr(get_class(target), "METRIC_NAMES", None) if target else None
+    except Exception:  # a target that does not import is reported where it is built
+        return []
+    return [f"{stage}/{n}" for stage in ("val", "train") for n in names or ()]
+
+
 DATA_KEY = re.compile(r"^\$\{data\.(\w+)\}$")
 
 
@@ -132,6 +221,16 @@ def _model_size_problems(cfg: DictConfig) -> list[str]:
     for key, source in _leaves_with_values(raw).items():
         match = DATA_KEY.match(source) if isinstance(source, str) else None
         if match and _value_at(resolved, key) is None:
+            if match.group(1) == "num_classes":  # class labels saved as floats read as values?
+                from trainkit.data.arrays import labels_read_as_values
+
+                data = [
+                    OmegaConf.select(cfg, f"data.{k}", throw_on_resolution_failure=False)
+                    for k in ("path", "target_path", "task")
+                ]
+                found = labels_read_as_values(*data)
+                if found:  # one line, instead of asking for a data.num_classes it cannot take
+                    raise TrainkitError(f"model.{key} takes data.num_classes, but {found}.")
             problems.append(
                 f"model.{key} takes data.{match.group(1)}, which is null for this data"
                 + _shape_hint(cfg)

@@ -14,7 +14,7 @@ from trainkit.errors import TrainkitError, exit_with
 from trainkit.sweep.target import objective, sweep_target, worst_value
 
 
-def run_job(job: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> float:
+def run_job(job: Callable[[DictConfig], dict[str, Any]] | str, cfg: DictConfig) -> float:
     """Run `job` (train) and return its optimised metric, for a sweeper to read.
 
     Alone, a failure is one line and exit code 2 as usual. In a sweep, a job that fails returns

@@ -7,7 +7,9 @@ A file holds inputs X, (N, ...), and targets y, (N,) or (N, k):
 - `.npz` with arrays `X` and `y` (np.savez("my.npz", X=X, y=y));
 - `.npy`: `X.npy` beside `y.npy` (or any `*X*.npy` beside its `*y*.npy`, or data.target_path);
 - `.pt` with {"X": tensor, "y": tensor} or (X, y), loaded with weights_only=True.
-Integer, boolean or text targets are classes, float targets are values (data.task overrides).
+Integer, boolean or text targets are classes, float targets are values (data.task overrides);
+a classifier on float targets that hold only whole numbers (0.0 and 1.0) is told to set
+data.task=classification.
 Nothing in a file is unpickled: .npy/.npz load with allow_pickle=False.
 """
 
@@ -21,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from trainkit.data.files import folder_contents, locate, unreadable
+from trainkit.data.values import check_float32, class_indices, relabel
 from trainkit.errors import TrainkitError
 
 
@@ -48,19 +52,18 @@ SHAPE_KEYS = (
 # -- reading files ------------------------------------------------------------------------------
 def read_arrays(path: str | Path, target_path: str | Path | None = None) -> tuple[Any, Any]:
     """(X, y) as stored in `path` (numpy arrays), or a TrainkitError that says what is wrong."""
-    file = Path(path).expanduser()
-    if not file.exists():
-        raise TrainkitError(
-            f"data.path not found: {file} (relative paths are taken from {Path.cwd()})."
-        )
+    file = locate(path, "data.path")
     if file.is_dir():
-        x_file, y_file = file / "X.npy", file / "y.npy"
-        if not (x_file.is_file() and y_file.is_file()):
+        lacking = [n for n in ("X.npy", "y.npy") if not (file / n).is_file()]
+        if lacking:
             raise TrainkitError(
-                f"data.path={file} is a folder without X.npy and y.npy; point it at an .npz, "
-                ".npy or .pt file, or save X.npy and y.npy in that folder."
+                f"data.path={file} is a folder without {' and '.join(lacking)} (it holds "
+                f"{folder_contents(file, ('.npy', '.npz', '.pt', '.pth'))}); save X.npy and "
+                "y.npy in it, or point data.path at an .npz, .npy or .pt file."
             )
-        return _npy(x_file), _npy(y_file)
+        return _npy(file / "X.npy"), _npy(file / "y.npy")
+    if not file.is_file():
+        raise TrainkitError(f"data.path={file} is not a regular file (a pipe or device?).")
     suffix = file.suffix.lower()
     if suffix == ".npz":
         return _npz(file)
@@ -75,6 +78,8 @@ def read_arrays(path: str | Path, target_path: str | Path | None = None) -> tupl
 
 
 def _unreadable(file: Path, exc: BaseException) -> TrainkitError:
+    if isinstance(exc, OSError) and exc.errno is not None:  # the system refused, not the format
+        return unreadable(file, exc, "data.path")
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     if "allow_pickle" in text or "Object arrays" in text:
         return TrainkitError(
@@ -132,6 +137,8 @@ def _torch_file(file: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         stored = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise unreadable(file, exc, "data.path") from None
         text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise TrainkitError(
             f"{file} cannot be loaded with weights_only=True ({text[:120]}); it must hold only "
@@ -175,14 +182,16 @@ def to_array_data(x: Any, y: Any, task: str = "auto", name: str = "data") -> Arr
             f"{name}: X holds {x.dtype} values; inputs must be numbers (encode text first)."
         )
     x = x.reshape(len(x), 1) if x.ndim == 1 else x
+    check_float32(x, f"{name}: X")
     x = np.ascontiguousarray(x, dtype=np.float32)
     classification = _is_classification(y, task)
     if not classification:
         if not np.issubdtype(y.dtype, np.number):
             raise TrainkitError(f"{name}: y holds {y.dtype} values, but regression needs numbers.")
+        check_float32(y, f"{name}: y")
         y = y.astype(np.float32)
         return ArrayData(x=x, y=y.reshape(len(y), 1) if y.ndim == 1 else y, classification=False)
-    labels, class_names = _class_indices(y, name)
+    labels, class_names = class_indices(y, name)
     return ArrayData(x=x, y=labels, classification=True, class_names=class_names)
 
 
@@ -190,38 +199,6 @@ def _is_classification(y: np.ndarray, task: str) -> bool:
     if task != "auto":
         return task == "classification"
     return not np.issubdtype(y.dtype, np.floating)
-
-
-def _class_indices(y: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
-    """Class indices 0..C-1 (int64, (N,)) and the class names."""
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y.reshape(-1)
-    if y.ndim != 1:
-        hint = " It looks one-hot: save y.argmax(1)." if y.ndim == 2 else ""
-        raise TrainkitError(
-            f"{name}: classification targets must be class indices of shape (N,), not "
-            f"{y.shape}.{hint} (Targets of another shape are values: data.task=regression.)"
-        )
-    if y.dtype.kind in "USO":  # names: numbered in sorted order
-        names = sorted({str(v) for v in y})
-        index = {v: i for i, v in enumerate(names)}
-        return np.array([index[str(v)] for v in y], dtype=np.int64), names
-    fractions = np.issubdtype(y.dtype, np.floating) and (
-        not np.isfinite(y).all() or (y != np.round(y)).any()
-    )
-    if fractions:
-        raise TrainkitError(
-            f"{name}: data.task=classification needs whole-number class labels, but y holds "
-            "fractions or NaN; leave data.task=auto (regression) or round the labels."
-        )
-    labels = y.astype(np.int64)
-    if labels.min() < 0:
-        rows = np.flatnonzero(labels < 0)[:5] + 1
-        raise TrainkitError(
-            f"{name}: class labels must be 0..C-1, but y holds {int(labels.min())} (rows "
-            f"{', '.join(map(str, rows))}); map the labels to 0..C-1 first."
-        )
-    return labels, [str(c) for c in range(int(labels.max()) + 1)]
 
 
 def shape_facts(data: ArrayData) -> dict[str, int | None]:
@@ -253,10 +230,36 @@ _FILE_FACTS: dict[tuple, dict[str, int | None]] = {}
 
 def file_facts(path: str, target_path: str | None = None, task: str = "auto") -> dict:
     """`shape_facts` of an array file, read once per file version (for config interpolation)."""
-    file = Path(str(path)).expanduser()
-    stat = file.stat() if file.exists() else None
-    key = (str(file.resolve()), target_path, task, stat and (stat.st_mtime_ns, stat.st_size))
+    file = locate(str(path), "data.path")
+    stat = file.stat()
+    key = (str(file.resolve()), target_path, task, stat.st_mtime_ns, stat.st_size)
     if key not in _FILE_FACTS:
         x, y = read_arrays(file, target_path)
         _FILE_FACTS[key] = shape_facts(to_array_data(x, y, task, str(file)))
     return _FILE_FACTS[key]
+
+
+def labels_read_as_values(
+    path: str | None, target_path: str | None = None, task: str = "auto"
+) -> str | None:
+    """For a classifier whose data.num_classes is null: when data.task=auto read the targets of
+    `path` as values because they are floats, yet they hold only whole numbers (class labels
+    saved as floats, e.g. 0.0 and 1.0), what was seen and the fix; else None."""
+    if task != "auto" or not path:
+        return None
+    y = np.asarray(read_arrays(path, target_path or None)[1])
+    y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+    if y.dtype.kind != "f" or y.ndim != 1 or not len(y) or not np.isfinite(y).all():
+        return None
+    if (y != np.round(y)).any():
+        return None
+    seen = np.unique(y)
+    shown = ", ".join(map(repr, seen[:6].tolist()))
+    shown += f", ... ({len(seen)} values in all)" if len(seen) > 6 else ""
+    labels = seen.astype(np.int64).tolist()
+    again = "" if labels == list(range(len(labels))) else f" and {relabel(labels)}"
+    return (
+        f"{path} holds float targets (y, {y.dtype}) with only whole numbers ({shown}), which "
+        f"data.task=auto reads as regression values: to train a classifier on them as classes, "
+        f"set data.task=classification{again}"
+    )

@@ -10,6 +10,7 @@ from torch import Tensor
 from trainkit.data.arrays import ArrayData
 from trainkit.data.loader import BatchTransform, TensorBatchLoader
 from trainkit.data.split import fit_standardizer, split_indices, stratify_labels
+from trainkit.data.values import check_float32
 from trainkit.errors import TrainkitError
 
 # data.standardize: true picks the axes from the shape; "feature" and "channel" name them.
@@ -78,6 +79,8 @@ class InMemoryDataModule(L.LightningDataModule):
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
         self.classification = False
         self.class_names: list[str] = []
+        # the input columns' names where the data has them (a CSV header), else []
+        self.feature_names: list[str] = []
         self.feature_mean: np.ndarray | None = None
         self.feature_std: np.ndarray | None = None
         self.target_mean: np.ndarray | None = None
@@ -111,6 +114,7 @@ class InMemoryDataModule(L.LightningDataModule):
             data = self.subsample_classes(data)
         self.classification = data.classification
         self.class_names = data.class_names
+        self.feature_names = list(data.feature_names)
         index = split_indices(
             stratify_labels(data.y, data.classification),
             self.val_fraction,
@@ -203,6 +207,7 @@ def check_finite(data: ArrayData, name: str) -> None:
     for what, values in (("inputs", data.x), ("targets", data.y)):
         if not np.issubdtype(values.dtype, np.floating):
             continue
+        check_float32(values, f"The '{name}' data's {what}")
         bad = ~np.isfinite(values.reshape(len(values), -1))
         if not bad.any():
             continue

@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from trainkit.data.values import label_fix
 from trainkit.doctor.findings import Finding, finding, fmt
 
 
 def check_labels(targets: dict[str, Tensor], num_classes: int) -> Finding | None:
-    """Every class label must lie in [0, num_classes)."""
+    """Every class label must lie in [0, num_classes); the fix depends on what the labels are."""
     bad = {}
     for split, y in targets.items():
         outside = (y < 0) | (y >= num_classes)
@@ -20,16 +21,25 @@ def check_labels(targets: dict[str, Tensor], num_classes: int) -> Finding | None
     where = "; ".join(
         f"{s}: {n} labels out of range, labels span {lo}..{hi}" for s, (n, lo, hi) in bad.items()
     )
-    top = max(hi for _, _, hi in bad.values())
+    seen = torch.unique(torch.cat([y.reshape(-1) for y in targets.values()])).tolist()
+    shown = ", ".join(map(str, seen[:8])) + (f", ... ({len(seen)} in all)" if len(seen) > 8 else "")
+    fix = label_fix(seen, num_classes)
+    if fix is None:  # labels 0..top: the net has too few classes for them
+        top = seen[-1]
+        fix = (
+            f"set the number of classes to {top + 1} with data.num_classes={top + 1} (model."
+            "num_classes and the net's output size follow it unless overridden; a one-logit "
+            f"binary net must become a classifier with num_classes={top + 1} outputs), or map "
+            f"the labels to 0..{num_classes - 1} in the data module."
+        )
+    else:
+        fix = f"{fix} in the data module, so that they are 0..{len(seen) - 1}."
     return finding(
         "labels_out_of_range",
-        f"Labels outside [0, {num_classes}) ({where}).",
+        f"Labels outside [0, {num_classes}) ({where}; labels seen: {shown}).",
         "The loss would index past the net's outputs: cross-entropy crashes, BCE trains on "
         "nonsense.",
-        f"set the number of classes to {top + 1} with data.num_classes={top + 1} (model."
-        "num_classes and the net's output size follow it unless overridden; a one-logit binary "
-        f"net must become a classifier with num_classes={top + 1} outputs), or map the labels "
-        f"to 0..{num_classes - 1} in the data module.",
+        fix,
     )
 
 

@@ -71,9 +71,22 @@ def log_hparams(
 def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
     """Write summary.json atomically, so a reader never sees half a file."""
     path = Path(path)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_summary_if_room(path: Path, summary: Mapping[str, Any]) -> None:
+    """write_summary; for a run that already failed, a full disk costs summary.json, not the
+    run's own Error line (which says the disk is full)."""
+    try:
+        write_summary(path, summary)
+    except OSError:
+        if summary.get("status") == "completed":
+            raise
 
 
 def print_summary(summary: Mapping[str, Any], run_dir: Path) -> None:
@@ -105,3 +118,20 @@ def print_summary(summary: Mapping[str, Any], run_dir: Path) -> None:
     console = Console()
     console.print(table)
     console.print(f"Run directory: {run_dir}")
+
+
+def leave_summary(run_dir: Path, experiment: str, status: str, error: str | None = None) -> None:
+    """summary.json for a run that stopped before its own code could write one (an error or
+    Ctrl-C during start-up), so that no run directory is left without one."""
+    path = Path(run_dir) / "summary.json"
+    if not Path(run_dir).is_dir() or path.exists():
+        return
+    summary = {
+        "experiment": experiment, "status": status,
+        "stop_reason": "interrupted" if status == "interrupted" else "error",
+        "epochs_completed": 0, "best_checkpoint": None, "metrics": {}, "baseline": {},
+        "diagnostics": [], "run_dir": str(run_dir),
+    }  # fmt: skip
+    if error:
+        summary["error"] = error
+    write_summary_if_room(path, summary)

@@ -22,8 +22,13 @@ from trainkit.checkpoints.resume import Resume, resume_advice, task_overrides
 from trainkit.cli.config_checks import check_config
 from trainkit.compat.lightning import defined_hooks_only
 from trainkit.doctor import TrainingDoctor
-from trainkit.errors import user_error
-from trainkit.report.summary import log_hparams, print_summary, readable_config, write_summary
+from trainkit.errors import MachineFault, TrainkitError, user_error
+from trainkit.report.summary import (
+    log_hparams,
+    print_summary,
+    readable_config,
+    write_summary_if_room,
+)
 
 
 def build(
@@ -37,6 +42,8 @@ def build(
     `resume_step`: the global step of the checkpoint a resume starts from; TensorBoard then
     hides anything an earlier attempt logged from that step on, so no curve has a step twice.
     """
+    from trainkit.checkpoints.atomic import with_atomic_io
+
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     model = model if model is not None else instantiate(cfg.model)
@@ -49,7 +56,11 @@ def build(
             tensorboard = "TensorBoardLogger" in str(c.get("_target_", ""))
             extra = {"purge_step": resume_step} if tensorboard and resume_step else {}
             loggers.append(instantiate(c, **extra))
-    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, *own], logger=loggers or False)
+    # every checkpoint written whole, beside its target (best.ckpt, last.ckpt, save_checkpoint)
+    plugins = with_atomic_io(instantiate(cfg.trainer.get("plugins")))
+    trainer = instantiate(
+        cfg.trainer, callbacks=[*callbacks, *own], logger=loggers or False, plugins=plugins
+    )
     return datamodule, model, trainer, history
 
 
@@ -75,7 +86,12 @@ def stop_reason(trainer: L.Trainer, history: MetricHistory) -> str:
 
 def best_checkpoint_path(trainer: L.Trainer) -> str:
     """The checkpoint ModelCheckpoint judged best, or "" when none was kept."""
-    paths = [getattr(c, "best_model_path", "") for c in trainer.checkpoint_callbacks]
+    # Lightning's own default (no monitor) keeps the latest epoch, which is not the best one
+    paths = [
+        getattr(c, "best_model_path", "")
+        for c in trainer.checkpoint_callbacks
+        if getattr(c, "monitor", None) is not None
+    ]
     return next((p for p in paths if p), "")
 
 
@@ -135,6 +151,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     With `ckpt_path` the run resumes from that checkpoint; a checkpoint that cannot be resumed is
     refused before anything in the run directory changes.
     """
+    from trainkit.checkpoints.rundir import hold_run_dir  # one run directory, one run
+
+    hold_run_dir(cfg.paths.output_dir, cfg.get("ckpt_path"))
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides = task_overrides(cfg)
@@ -153,6 +172,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 resume.step if resume else None,
                 resume.model if resume else None,  # its weights come from the checkpoint
             )
+            stamper = next(c for c in trainer.callbacks if isinstance(c, ConfigStamp))
+            if resume:
+                stamper.expected_data = resume.data_fingerprint
             if cfg.get("tune") and cfg.tune.lr_find and not resume:
                 summary["lr_find"] = tune_lr(cfg, trainer, model, datamodule, run_dir)
             phase = "fit"
@@ -161,6 +183,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
             # Read before testing: loading the best checkpoint also rolls callback state back.
             summary.update(fit_summary(trainer, history, run_dir))
+            summary["data_fingerprint"] = stamper.meta.get("data_fingerprint")
             phase = "test"
             if cfg.test and history.best() is not None:
                 summary["metrics"].update(evaluate_best(trainer, model, datamodule))
@@ -181,8 +204,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             summary["stop_reason"] = "interrupted" if interrupted else "error"
             if interrupted:
                 summary.update(resume_advice(overrides, run_dir, trained=phase == "test"))
-            else:
-                summary["error"] = str(user_error(exc) or f"{type(exc).__name__}: {exc}")
+                raise
+            error = user_error(exc)
+            summary["error"] = str(error or f"{type(exc).__name__}: {exc}")
+            if isinstance(error, MachineFault) and phase != "setup":  # e.g. the disk filled up
+                advice = resume_advice(overrides, run_dir, trained=phase == "test")
+                command = advice.get("resume_command")
+                then = f" Then continue with: {command}" if command else ""
+                summary["error"] = f"{error} {advice['resume_note']}{then}"
+                raise TrainkitError(summary["error"]) from exc
             raise
         finally:
             if write:
@@ -231,7 +261,7 @@ def finish(cfg: DictConfig, trainer: L.Trainer | None, summary: dict, run_dir: P
     """On rank 0: write summary.json, fill the HPARAMS tab, print the final table."""
     if trainer is not None and trainer.global_rank != 0:
         return
-    write_summary(run_dir / "summary.json", summary)
+    write_summary_if_room(run_dir / "summary.json", summary)
     if trainer is not None and summary["status"] == "completed" and summary["metrics"]:
         config = OmegaConf.to_container(cfg, resolve=True)
         for logger in trainer.loggers:

@@ -10,6 +10,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.tuner import Tuner
 from omegaconf import DictConfig, OmegaConf
 
+from trainkit.checkpoints.atomic import with_atomic_io
 from trainkit.errors import TrainkitError
 from trainkit.report.plots import lr_find_figure
 
@@ -34,6 +35,7 @@ def find_lr(
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=str(run_dir),
+        plugins=with_atomic_io(None),  # its temporary checkpoint too: whole or not at all
     )
     finder = Tuner(probe).lr_find(
         model,

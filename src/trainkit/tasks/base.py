@@ -28,6 +28,9 @@ class Task(L.LightningModule):
     once at the end of the epoch; a step costs them a few tensor ops and no host sync.
     """
 
+    # What each stage logs as `{stage}/{name}`: the keys `monitor` may name.
+    METRIC_NAMES: tuple[str, ...] = ("loss",)
+
     def __init__(
         self,
         net: nn.Module,

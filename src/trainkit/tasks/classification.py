@@ -23,6 +23,8 @@ class ClassificationTask(Task):
     averages, accuracy is plain micro accuracy.
     """
 
+    METRIC_NAMES = ("loss", "acc", "f1", "precision", "recall")
+
     def __init__(
         self,
         net: nn.Module,

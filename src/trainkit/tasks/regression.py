@@ -19,6 +19,8 @@ class RegressionTask(Task):
     are reported in the target's own units.
     """
 
+    METRIC_NAMES = ("loss", "mse", "mae", "r2")
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.register_buffer("target_mean", None, persistent=False)
