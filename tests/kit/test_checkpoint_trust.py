@@ -52,9 +52,9 @@ HOSTILE = {
         {"_target_": "torch.save", "obj": 1, "f": "{out}"},
         "builds torch.save",
     ),
-    "a name the project's module imports from elsewhere": (
-        {"_target_": "my_project.data.images.np.save", "_args_": ["{out}", [1, 2]]},
-        "builds my_project.data.images.np.save",
+    "a name a trusted package imports from elsewhere": (  # with trusted_packages=[tiny]
+        {"_target_": "tiny.np.save", "_args_": ["{out}", [1, 2]]},
+        "builds tiny.np.save",
     ),
     "a library dataset that downloads": (
         {"_target_": "lightning.pytorch.demos.mnist_datamodule._MNIST", "root": "{out}"},
@@ -81,7 +81,8 @@ def test_a_recorded_config_cannot_build_what_the_project_did_not_choose(
     filled = eval(repr(net).replace("{out}", str(out)))  # the file the target would write
     ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
     tampered(binary_ckpt, ckpt, filled, stamp=case != "writes a file")  # both places
-    result = run_script(script, f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'out'}")
+    trust = ["trusted_packages=[tiny]"] if "trusted package" in case else []
+    result = run_script(script, f"ckpt_path={ckpt}", *trust, f"hydra.run.dir={tmp_path / 'out'}")
     assert_clear_error(result, message, "Nothing was run", "trusted_packages")
     assert not out.exists()
     assert read_summary(tmp_path / "out")["status"] == "failed"

@@ -81,10 +81,17 @@ class ArrayDataModule(InMemoryDataModule):
                 continue  # labels beyond num_classes are the doctor's labels_out_of_range
             if declared is not None and declared != found[key]:
                 shown = f"{data.x.shape[1:]} inputs" if key != "num_targets" else "targets"
+                regression = key == "num_classes" and not data.classification
                 raise TrainkitError(
                     f"data.{key} is {declared} but {self.name} has "
                     + (f"{found[key]}" if found[key] is not None else f"no {key} ({shown})")
                     + (f"; set data.{key}={found[key]}." if found[key] is not None else ".")
+                    + (
+                        " Its targets were read as regression values (data.task=auto); if "
+                        "they are class labels, set data.task=classification."
+                        if regression
+                        else ""
+                    )
                 )
         if self.max_shift and data.x.ndim != 4:
             raise TrainkitError(
