@@ -95,7 +95,9 @@ def test_trusted_packages_on_the_command_line_let_a_users_own_package_in(tmp_pat
     package = tmp_path / "lib" / "trainkit_extra_nets"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(
-        "from tiny import mlp\n\n\ndef Net(**kwargs):\n    return mlp(**kwargs)\n"
+        "from torch import nn\nfrom tiny import mlp\n\n\n"
+        "class Net(nn.Sequential):\n    def __init__(self, **kwargs):\n"
+        "        super().__init__(*mlp(**kwargs))\n"
     )
     refused = run_script("eval.py", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'a'}")
     assert_clear_error(refused, "builds trainkit_extra_nets.Net (at model.net)")
@@ -121,6 +123,8 @@ def test_trust_rules():
     assert allowed.allows("torch.nn.Linear") and allowed.allows("torch.optim.Adam")
     assert allowed.allows("trainkit.tasks.ClassificationTask") and allowed.allows("tiny.mlp")
     assert not allowed.allows("tiny.nn.Linear")  # torch's, imported by tiny: not defined there
+    src = Trusted(packages={"tiny"})  # as if tiny were a package in src/: its classes only
+    assert src.allows("tiny.TinyCNN") and not src.allows("tiny.write_data")
     for target in ["torch.load", "torch.save", "builtins.open", "os.system", "shutil.rmtree",
                    "trainkit.report.summary.write_summary", "torch.hub.load", "no such",
                    "lightning.pytorch.callbacks.ModelCheckpoint", "minefield.x",

@@ -7,12 +7,13 @@ arguments writes files. So every `_target_` in it is checked before its module i
 
 - a target named in this project's own config folders (conf/, and any other folder on Hydra's
   search path, e.g. tests/conf) is trusted: the project chose it;
-- so is a class or function defined in a package of the project's src/ folder other than
-  trainkit (your code; not a name it imports from elsewhere);
+- so is a class defined in a package of the project's src/ folder other than trainkit (your
+  code; not a name it imports from elsewhere; its functions only where conf/ names them);
 - from trainkit, torch, Lightning and torchmetrics only public classes that are building blocks
   of a model (a module, optimizer, LR scheduler, metric): their datasets and data modules may
   download and write, so data comes only from what the project names;
-- and anything in the packages listed in `trusted_packages` (eval.yaml / predict.yaml).
+- and classes and functions defined in the packages listed in `trusted_packages` (eval.yaml,
+  predict.yaml), which the user vouches for.
 
 Anything else is refused by name, before its module is imported. The record is resolved first
 (its `${...}` interpolations), and a record that still holds one afterwards is refused, so no
@@ -40,7 +41,8 @@ class Trusted:
     """The targets and packages a recorded config may use."""
 
     names: set[str] = field(default_factory=set)
-    packages: set[str] = field(default_factory=set)
+    packages: set[str] = field(default_factory=set)  # src/: their classes
+    vouched: set[str] = field(default_factory=set)  # trusted_packages: classes and functions
 
     def allows(self, target: str) -> bool:
         """True when `target` may be built; its module is imported only when its package is
@@ -50,8 +52,10 @@ class Trusted:
         top = target.split(".")[0]
         if target in self.names:
             return True
-        if top in self.packages:  # defined there, not a name it imported (its np.save, say)
+        if top in self.vouched:  # defined there, not a name it imported (its np.save, say)
             return _defined_in(target, top) is not None
+        if top in self.packages:
+            return isinstance(_defined_in(target, top), type)
         if top not in LIBRARIES or any(part.startswith("_") for part in target.split(".")):
             return False
         return _building_block(_defined_in(target, top))
@@ -89,7 +93,7 @@ def _building_block(obj: Any) -> bool:
 
 def trusted(config_dirs: Iterable[Path], extra_packages: Iterable[str] = ()) -> Trusted:
     """What the project at these config folders chose: their targets and its src/ packages."""
-    found = Trusted(packages={str(p) for p in extra_packages})
+    found = Trusted(vouched={str(p) for p in extra_packages})
     for folder in config_dirs:
         for file in sorted(Path(folder).rglob("*.yaml")):
             found.names.update(TARGET_LINE.findall(file.read_text(errors="replace")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -30,7 +31,12 @@ def run_or_explain(job: Callable[[DictConfig], Any] | str, cfg: DictConfig) -> A
 
     tidy_console()
     threading.excepthook = _quiet_machine_faults
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        if _HELD:  # Ctrl-C came while Hydra started this run
+            _HELD.clear()
+            raise KeyboardInterrupt
         if isinstance(job, str):
             module, _, name = job.rpartition(".")
             job = getattr(importlib.import_module(module), name)
@@ -89,7 +95,23 @@ def launch(config_name: str, main: Callable[[], Any], script: str) -> None:
                 print(help_text(config_name, sys.argv[1:], conf_dir), end="")
                 sys.exit(0)
         check_command_line(config_name, sys.argv[1:], conf_dir)
-        sys.exit(main())
+        # Hydra now makes the run directory and writes its config: a Ctrl-C in between waits
+        # for the job (run_or_explain), which then stops and leaves summary.json there
+        signal.signal(signal.SIGINT, _hold_interrupt)
+        code = main()
+        if _HELD:  # the job never started (Hydra only printed, say)
+            raise KeyboardInterrupt
+        sys.exit(code)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         sys.exit(130)
+
+
+_HELD: list[int] = []
+
+
+def _hold_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C while Hydra starts the run: held for the job; a second one stops at once."""
+    if _HELD:
+        raise KeyboardInterrupt
+    _HELD.append(signum)

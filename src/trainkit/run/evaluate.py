@@ -39,12 +39,21 @@ def checkpoint_and_config(cfg: DictConfig, script: str) -> tuple[Path, DictConfi
     checkpoint = load_checkpoint(ckpt_path)
     allowed = trusted(search_path_dirs(), cfg.get("trusted_packages") or ())
     train_cfg = training_config(ckpt_path, checkpoint, allowed)
-    return ckpt_path, with_data_path(train_cfg, cfg.get("data_path"), script), checkpoint
+    data_dir = OmegaConf.select(cfg, "paths.data_dir", default=None)
+    moved = cfg.get("data_path")
+    return ckpt_path, with_data_path(train_cfg, moved, script, data_dir), checkpoint
 
 
-def with_data_path(train_cfg: DictConfig, moved: str | None, script: str) -> DictConfig:
+def with_data_path(
+    train_cfg: DictConfig, moved: str | None, script: str, data_dir: str | None = None
+) -> DictConfig:
     """The run's data config, with `data_path` (the data's new place) when it moved; a data
-    file that is no longer where the run read it is said so, with that way out."""
+    file that is no longer where the run read it is said so, with that way out. A folder of
+    downloaded data sets (data.data_dir) is this project's own (`data_dir`), not one a
+    checkpoint names: a download goes nowhere else."""
+    if "data_dir" in train_cfg.data:
+        train_cfg.data.data_dir = str(Path(moved or data_dir or "data").expanduser().resolve())
+        return train_cfg
     recorded = train_cfg.data.get("path")
     if moved:
         if recorded is None:
@@ -91,17 +100,19 @@ def training_config(ckpt_path: Path, checkpoint: dict, allowed: Any = None) -> D
                 f"{source} does not record a {section} config to rebuild the run from; "
                 "evaluate a checkpoint written by a trainkit training run."
             )
+    kept = {k: plain.get(k) for k in ("data", "model", "seed", "experiment")}
+    if "${" in repr(kept):
+        raise TrainkitError(
+            f"{source} records a config that still holds an interpolation (${{...}}) once "
+            "resolved, which no training run writes. Nothing was run."
+        )
     if allowed is not None:
-        if "${" in repr([plain["data"], plain["model"]]):
-            raise TrainkitError(
-                f"{source} records a config that still holds an interpolation (${{...}}) once "
-                "resolved, which no training run writes. Nothing was run."
-            )
-        check_targets(plain, ("data", "model"), str(source), allowed)
-    seed = plain.get("seed")
+        check_targets(kept, ("data", "model"), str(source), allowed)
+    seed = kept["seed"]
     if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32):
         raise TrainkitError(f"{source} records seed={shown(seed)}, not a 32-bit seed.")
-    return OmegaConf.create(plain)  # plain values: what was checked is what is built
+    kept["experiment"] = shown(str(kept["experiment"] or "default"), 60)
+    return OmegaConf.create(kept)  # plain values: what was checked is what is built
 
 
 def _first_line(exc: BaseException) -> str:
