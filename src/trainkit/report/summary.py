@@ -120,18 +120,24 @@ def print_summary(summary: Mapping[str, Any], run_dir: Path) -> None:
     console.print(f"Run directory: {run_dir}")
 
 
+def empty_summary(experiment: str, run_dir: Path) -> dict[str, Any]:
+    """The summary.json of a run that has not got anywhere yet (a failure until shown otherwise)."""
+    return {
+        "experiment": experiment, "status": "failed", "stop_reason": "error",
+        "epochs_completed": 0, "best_checkpoint": None, "metrics": {}, "baseline": {},
+        "diagnostics": [], "run_dir": str(run_dir),
+    }  # fmt: skip
+
+
 def leave_summary(run_dir: Path, experiment: str, status: str, error: str | None = None) -> None:
     """summary.json for a run that stopped before its own code could write one (an error or
     Ctrl-C during start-up), so that no run directory is left without one."""
     path = Path(run_dir) / "summary.json"
     if not Path(run_dir).is_dir() or path.exists():
         return
-    summary = {
-        "experiment": experiment, "status": status,
-        "stop_reason": "interrupted" if status == "interrupted" else "error",
-        "epochs_completed": 0, "best_checkpoint": None, "metrics": {}, "baseline": {},
-        "diagnostics": [], "run_dir": str(run_dir),
-    }  # fmt: skip
+    summary = {**empty_summary(experiment, run_dir), "status": status}
+    if status == "interrupted":
+        summary["stop_reason"] = "interrupted"
     if error:
         summary["error"] = error
     write_summary_if_room(path, summary)

@@ -25,7 +25,7 @@ from trainkit.checkpoints.rundir import hold_run_dir
 from trainkit.checkpoints.trust import check_targets, search_path_dirs, shown, trusted
 from trainkit.data.fingerprint import changed_splits, data_fingerprint, describe_change
 from trainkit.errors import TrainkitError, user_error
-from trainkit.report.summary import print_summary, write_summary_if_room
+from trainkit.report.summary import empty_summary, print_summary, write_summary_if_room
 from trainkit.run.train import baselines, extras, new_summary
 
 
@@ -200,11 +200,7 @@ def recorded_run(cfg: DictConfig, script: str) -> Iterator[dict[str, Any]]:
     (rank 0) writes and prints."""
     run_dir = Path(cfg.paths.output_dir)
     start = time.perf_counter()
-    summary: dict[str, Any] = {
-        "experiment": str(cfg.get("experiment") or script), "status": "failed",
-        "stop_reason": "error", "epochs_completed": 0, "best_checkpoint": None, "metrics": {},
-        "baseline": {}, "diagnostics": [], "run_dir": str(run_dir),
-    }  # fmt: skip
+    summary = empty_summary(str(cfg.get("experiment") or script), run_dir)
     rank_zero = rank_zero_only.rank == 0
     hold_run_dir(run_dir)  # refused while another process holds it, or when it holds a run
     with stop_signals():

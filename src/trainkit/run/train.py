@@ -24,6 +24,7 @@ from trainkit.compat.lightning import defined_hooks_only
 from trainkit.doctor import TrainingDoctor
 from trainkit.errors import MachineFault, TrainkitError, user_error
 from trainkit.report.summary import (
+    empty_summary,
     log_hparams,
     print_summary,
     readable_config,
@@ -131,18 +132,7 @@ def tune_lr(
 
 def new_summary(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """The summary.json of a run that has not got anywhere yet (a failure until shown otherwise)."""
-    return {
-        "experiment": cfg.get("experiment") or "default",
-        "status": "failed",
-        "stop_reason": "error",
-        "epochs_completed": 0,
-        "best_checkpoint": None,
-        "metrics": {},
-        "baseline": {},
-        "diagnostics": [],
-        "seed": cfg.seed,
-        "run_dir": str(run_dir),
-    }
+    return {**empty_summary(cfg.get("experiment") or "default", run_dir), "seed": cfg.seed}
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
