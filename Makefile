@@ -8,8 +8,9 @@ ARGS ?= +experiment=cnn
 help:  ## list the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install:  ## set up: the package, editable, with the dev tools
+install:  ## set up: the package, editable, with the dev tools (and Chromium for a test)
 	pip install -e ".[dev]"
+	python tests/install_browser.py
 
 train:  ## train one run (ARGS: Hydra overrides; default: +experiment=cnn)
 	$(PYTHON) scripts/train.py $(ARGS)

@@ -241,6 +241,40 @@ def help_seconds(repeats: int) -> float:
 Row = tuple[str, float, str]
 
 
+def figure_cost(out: Path, tiny: bool) -> None:
+    """The dashboard's figures (confusion matrices, PR curves) over the default cnn run:
+    `python scripts/train.py +experiment=cnn` as written (no progress bar), fit and test."""
+    from trainkit.callbacks import Dashboard
+    from trainkit.run.train import build, evaluate_best
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                "+experiment=cnn",
+                f"paths.root_dir={out}",
+                f"paths.output_dir={out / 'cnn-run'}",
+                *NO_BAR,
+                *(["trainer.max_epochs=2"] if tiny else []),
+            ],
+        )
+    datamodule, model, trainer, _ = build(cfg)
+    start = time.perf_counter()
+    quietly(lambda: trainer.fit(model, datamodule=datamodule))
+    fit_seconds = time.perf_counter() - start
+    quietly(lambda: evaluate_best(trainer, model, datamodule))
+    dashboard = next(c for c in trainer.callbacks if isinstance(c, Dashboard))
+    epochs = trainer.current_epoch
+    per_epoch = 1000 * dashboard.figure_seconds / max(epochs, 1)
+    print(
+        f"\n| default cnn run ({epochs} epochs, {dashboard.figures_logged} confusion-matrix "
+        f"logs) | ms/epoch | share of an epoch |\n|---|---:|---|\n"
+        f"| figures: confusion matrices (counts, recall) + test | {per_epoch:.2f} | "
+        f"{per_epoch / (1000 * fit_seconds / max(epochs, 1)):.2%} of "
+        f"{1000 * fit_seconds / max(epochs, 1):.0f} ms |"
+    )
+
+
 def print_table(rows: list[Row]) -> None:
     print("\n| what | ms/step | ratio |\n|---|---:|---|")
     for name, ms, ratio in rows:
@@ -316,6 +350,7 @@ def cpu_table(out: Path, tiny: bool) -> None:
           f"lightning {L.__version__}; batch {batch}, {len(x)} training samples")  # fmt: skip
     print_table(rows)
     print(f"| `python scripts/train.py --help` | {1000 * seconds:.0f} ms wall | |")
+    figure_cost(out, tiny)
 
 
 # SimpleCNN on CIFAR-10-shaped images: (precision, channels_last) variants of the same run.

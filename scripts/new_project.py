@@ -284,6 +284,9 @@ def owned(path: str, kept: list[str]) -> bool | None:
 def quick_start(name: str, kept: list[str]) -> str:
     """The README's title and quick start, for the project."""
     rows = [['pip install -e ".[dev]"', "# set-up (Python 3.10+; no GPU? see Troubleshooting)"]]
+    rows.append(
+        ["python tests/install_browser.py", "# Chromium for the dashboard's browser test (apt)"]
+    )
     if kept:
         others = f"; also {' | '.join(kept[1:])}" if kept[1:] else ""
         rows.append([f"python scripts/train.py +experiment={kept[0]}", f"# main job{others}"])

@@ -103,7 +103,34 @@ def reference_classification(model, out, y, train_y) -> tuple[dict, np.ndarray]:
         "precision": skm.precision_score(y_np, pred, **kw),
         "recall": skm.recall_score(y_np, pred, **kw),
         "f1": skm.f1_score(y_np, pred, **kw),
+        **reference_scores(z, y_np, model.num_classes),
     }, pred
+
+
+def reference_scores(z: torch.Tensor, y: np.ndarray, num_classes: int) -> dict:
+    """AUROC and average precision (scikit-learn) of the probabilities: binary of class 1,
+    multiclass the mean one-vs-rest score over the classes that occur in `y`."""
+    if z.ndim == 1:
+        p = torch.sigmoid(z).numpy()
+        return {
+            "auroc": skm.roc_auc_score(y, p),
+            "average_precision": skm.average_precision_score(y, p),
+        }
+    probs = z.softmax(dim=1).numpy()
+    if num_classes == 2:
+        p = probs[:, 1]
+        return {
+            "auroc": skm.roc_auc_score(y, p),
+            "average_precision": skm.average_precision_score(y, p),
+        }
+    present = [c for c in range(num_classes) if (y == c).any()]
+    onehot = (y[:, None] == np.arange(num_classes)[None, :]).astype(int)
+    return {
+        "auroc": np.mean([skm.roc_auc_score(onehot[:, c], probs[:, c]) for c in present]),
+        "average_precision": np.mean(
+            [skm.average_precision_score(onehot[:, c], probs[:, c]) for c in present]
+        ),
+    }
 
 
 def reference_regression(datamodule, out, y) -> dict:

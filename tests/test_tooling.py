@@ -54,13 +54,14 @@ def make_n(*args: str, cwd: Path = REPO) -> list[str]:
 
 
 def test_ci_runs_the_readme_set_up_then_pytest():
-    assert ci_commands() == [readme_command("pip install"), readme_command("pytest")]
+    setup = [readme_command("pip install"), readme_command("python tests/install_browser.py")]
+    assert ci_commands() == [*setup, readme_command("pytest")]
 
 
 @needs_make
 def test_make_targets_run_the_readme_and_ci_commands():
-    setup, test = ci_commands()
-    assert make_n("install") == [setup]
+    setup, browser, test = ci_commands()
+    assert make_n("install") == [setup, browser]
     assert make_n("test") == [test]
     assert make_n("tb") == [readme_command("tensorboard")]
     # a project with no experiment yet has no training line: `make train` then needs ARGS
@@ -137,10 +138,11 @@ def test_workflow_runs_the_ci_commands_and_lint():
     for name, job in flow["jobs"].items():
         steps = job["steps"]
         commands = [line.strip() for step in steps for line in step.get("run", "").splitlines()]
-        setup, test = ci_commands()
+        setup, browser, test = ci_commands()
         # .ci/run's commands, in its order; CPU torch before the set-up, lint before the tests
-        assert setup in commands and test in commands, name
-        assert commands.index(TORCH_CPU) < commands.index(setup) < commands.index(test)
+        assert setup in commands and browser in commands and test in commands, name
+        assert commands.index(TORCH_CPU) < commands.index(setup) < commands.index(browser)
+        assert commands.index(browser) < commands.index(test)
         for check in LINT:
             assert commands.index(setup) < commands.index(check) < commands.index(test)
         python = next(step for step in steps if step.get("uses", "").startswith("actions/setup-"))

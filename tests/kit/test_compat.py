@@ -31,6 +31,7 @@ INTERNALS = {
         '["loops"]',
         "_call_callback_hooks",
         "_current_fx_name",
+        "_extract_stats",
     ],
     "torchmetrics": ["_update_count", "_apply", "_defaults"],
     # what the kit used before, with a public way now
@@ -131,6 +132,35 @@ def test_lightning_internals_are_there():
     assert not inspect.signature(should_accumulate).parameters, changed(
         "lightning", "the arguments of fit_loop.epoch_loop._should_accumulate", "accumulating"
     )
+
+
+def test_the_learning_rate_monitor_still_extracts_its_stats(tmp_path):
+    """trainkit's LearningRateMonitor logs what Lightning's would, at the epoch number."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+    from lightning.pytorch.loggers import CSVLogger
+
+    extract = getattr(LearningRateMonitor, "_extract_stats", None)
+    params = list(inspect.signature(extract).parameters) if extract else "no such method"
+    assert params == ["self", "trainer", "interval"], changed(
+        "lightning", f"LearningRateMonitor._extract_stats (found: {params})", "learning_rate_stats"
+    )
+    seen = {}
+
+    class Peek(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            seen.update(compat_lightning.learning_rate_stats(monitor, trainer))
+
+    monitor = LearningRateMonitor(logging_interval="epoch")
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    trainer = L.Trainer(
+        max_epochs=1, logger=CSVLogger(tmp_path), callbacks=[monitor, Peek()],
+        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+    )  # fmt: skip
+    trainer.fit(Net(), TensorBatchLoader(x, y, batch_size=4))
+    assert seen == {"lr-SGD": 0.1}, changed(
+        "lightning", f"what LearningRateMonitor._extract_stats returns ({seen})",
+        "learning_rate_stats",
+    )  # fmt: skip
 
 
 def test_the_hook_dispatch_can_stand_in_for_lightnings():

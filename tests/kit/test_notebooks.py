@@ -84,7 +84,7 @@ def test_compare_runs_shows_each_runs_curves_metrics_and_findings(notebook_runs)
     assert re.search(r"^model\.optimizer\.lr +0\.5 +0\.002$", text, re.MULTILINE)
     recalls = [f"{summaries[run]['metrics']['test/recall']:.4f}" for run in (diverged, healthy)]
     assert re.search(rf"^test/recall +{recalls[0]} +{recalls[1]}$", text, re.MULTILINE)
-    assert images_of(nb) == 3, "the curves, then one confusion matrix per run"
+    assert images_of(nb) == 5, "the curves, then two confusion matrices (counts, recall) per run"
     assert summaries[diverged]["diagnostics"], "lr=0.5 should give the doctor something to report"
     for run, summary in summaries.items():
         if not summary["diagnostics"]:
@@ -108,4 +108,4 @@ def test_inspect_model_recomputes_the_runs_test_numbers(notebook_runs):
     assert float(recall[1]) == pytest.approx(summary["metrics"]["test/recall"], abs=1e-6)
     assert "scikit-learn and torchmetrics agree: True" in text
     assert "The same counts as the test confusion matrix in summary.json: True" in text
-    assert images_of(nb) == 1 + (wrong > 0), "the misclassified samples, then the confusion matrix"
+    assert images_of(nb) == 2 + (wrong > 0), "the misclassified samples, then the two matrices"

@@ -97,6 +97,6 @@ def test_declared_metric_names_are_what_an_epoch_logs(task):
     y = torch.randint(0, 2, (8,)) if isinstance(task, ClassificationTask) else torch.randn(8, 2)
     out = task(x)
     task.epoch_loss["val"].update(*task.batch_loss(out, y))
-    task.metrics["val"].update(*task.metric_inputs(out, y))
+    task.update_metrics("val", out, y)
     logged = set(task.compute_epoch("val"))
     assert logged == {f"val/{name}" for name in task.METRIC_NAMES}

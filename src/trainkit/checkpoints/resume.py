@@ -13,6 +13,9 @@ from omegaconf import DictConfig
 from trainkit.callbacks.stamp import STAMP
 from trainkit.checkpoints.files import check_resume, load_checkpoint, train_command
 
+# TensorBoard event files of a run (a sweep job's lie one folder deeper)
+EVENTS = "tensorboard/**/events.out.tfevents.*"
+
 
 def task_overrides(cfg: DictConfig) -> list[str]:
     """The overrides this run was started with (Hydra's), for stamps and resume commands."""
@@ -34,7 +37,7 @@ class Resume:
 
     def __init__(self, cfg: DictConfig, ckpt_path: str, model: Any, run_dir: Path) -> None:
         self.run_dir, self.model = run_dir, model
-        self.events = set(run_dir.glob("tensorboard/events.out.tfevents.*"))
+        self.events = set(run_dir.glob(EVENTS))
         try:
             checkpoint = load_checkpoint(ckpt_path)
             changes = check_resume(checkpoint, cfg, model, Path(ckpt_path))
@@ -42,6 +45,7 @@ class Resume:
             self.undo()
             raise
         self.step = int(checkpoint.get("global_step", 0))
+        self.epoch = int(checkpoint.get("epoch", 0))
         # the data it was trained on, which this attempt must load again (see ConfigStamp)
         self.data_fingerprint = (checkpoint.get(STAMP) or {}).get("data_fingerprint")
         print(
@@ -53,7 +57,7 @@ class Resume:
     def undo(self) -> None:
         from hydra.core.hydra_config import HydraConfig
 
-        for path in set(self.run_dir.glob("tensorboard/events.out.tfevents.*")) - self.events:
+        for path in set(self.run_dir.glob(EVENTS)) - self.events:
             path.unlink(missing_ok=True)
         if HydraConfig.initialized():
             hydra = HydraConfig.get()

@@ -44,12 +44,20 @@ def array_fact(key: str, path: str, target_path: str | None = None, task: str = 
     return file_facts(path, target_path or None, task or "auto")[key]
 
 
+def sweep_job() -> str:
+    """`${trainkit.sweep_job:}`: a sweep job's name from its overrides (lr=0.01); "" otherwise."""
+    from trainkit.report.tensorboard import sweep_job_label
+
+    return sweep_job_label()
+
+
 def register() -> None:
     """Make the resolvers known to OmegaConf (once per process)."""
     resolvers = {
         "trainkit.resume_dir": resume_dir,
         "trainkit.config_subdir": config_subdir,
         "trainkit.arrays": array_fact,
+        "trainkit.sweep_job": sweep_job,
     }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):

@@ -110,3 +110,10 @@ def defined_hooks_only(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         call._call_callback_hooks = _STOCK
+
+
+def learning_rate_stats(monitor: Any, trainer: L.Trainer) -> dict[str, float]:
+    """What a LearningRateMonitor logs at an epoch's start, by its own names (`lr-Adam`, ...):
+    `LearningRateMonitor._extract_stats(trainer, interval)`."""
+    interval = "epoch" if monitor.logging_interval is None else "any"
+    return dict(monitor._extract_stats(trainer, interval))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 import lightning as L
@@ -197,7 +198,7 @@ class TrainingDoctor(L.Callback):
             return
         record = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         record["epoch"] = trainer.current_epoch
-        confusion = getattr(pl_module, "confusion_results", {}).get("val")
+        confusion = getattr(pl_module, "epoch_details", {}).get("val", {}).get("confusion")
         record["confusion"] = None if confusion is None else confusion.clone()
         self.val_history.append(record)
         loss = record.get("val/loss")
@@ -234,7 +235,7 @@ class TrainingDoctor(L.Callback):
             self.train_losses[epoch] = float(value)
 
     def _flush_grad_norms(self, trainer: L.Trainer) -> None:
-        """Move the epoch's gradient norms to the host once and log them at their own steps."""
+        """Move the epoch's gradient norms to the host once; log their median for the epoch."""
         if not self._pending:
             return
         device = self._pending[-1][1].device  # values restored from a checkpoint are on the CPU
@@ -242,9 +243,10 @@ class TrainingDoctor(L.Callback):
         steps = [s for s, _ in self._pending]
         self._pending = []
         self.grad_norms.extend(zip(steps, values, strict=True))
+        # one point per epoch, at the epoch number like every epoch-level scalar: the median
+        median = statistics.median(values)
         for logger in trainer.loggers:
-            for step, value in zip(steps, values, strict=True):
-                logger.log_metrics({"train/grad_norm": value}, step=step)
+            logger.log_metrics({"train/grad_norm": median}, step=trainer.current_epoch)
 
     # -- after training ------------------------------------------------------------------------
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -266,7 +268,8 @@ class TrainingDoctor(L.Callback):
         for logger in trainer.loggers:
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_text"):
-                experiment.add_text("doctor/findings", text or "No findings.", trainer.global_step)
+                step = trainer.current_epoch  # the epoch after the last: after training
+                experiment.add_text("doctor/findings", text or "No findings.", step)
         print_findings(self.findings)
 
     # -- resume ----------------------------------------------------------------------------------

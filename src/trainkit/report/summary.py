@@ -1,4 +1,4 @@
-"""What a run leaves for people: summary.json, the HPARAMS tab and the final console table."""
+"""What a run leaves for people: summary.json and the final console table."""
 
 from __future__ import annotations
 
@@ -7,12 +7,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from lightning.pytorch.loggers import TensorBoardLogger
-
-HPARAM_PREFIX = "hparams/"
+from typing import Any
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -35,7 +30,7 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def readable_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The flattened config for the HPARAMS tab, without unset keys and machine-specific paths."""
+    """The flattened config, without unset keys and machine-specific paths."""
     return {
         k: v
         for k, v in flatten(config).items()
@@ -52,20 +47,6 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
-
-
-def log_hparams(
-    logger: TensorBoardLogger, params: Mapping[str, Any], metrics: Mapping[str, float], step: int
-) -> None:
-    """Fill TensorBoard's HPARAMS tab: the flattened config and the run's final metrics.
-
-    Lightning's `log_hyperparams` writes the metrics as scalars at `step` and names them in the
-    experiment summary, which is how the hparams plugin finds them. They go in as
-    `hparams/<name>`: under their own names they would add a point to each metric's curve.
-    """
-    tagged = {f"{HPARAM_PREFIX}{k}": float(v) for k, v in metrics.items()}
-    logger.log_hyperparams(dict(params), metrics=tagged, step=step)
-    logger.finalize("success")  # flushed and closed: the run writes nothing after this
 
 
 def write_summary(path: Path, summary: Mapping[str, Any]) -> None:

@@ -17,7 +17,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from trainkit.callbacks import ConfusionMatrixLogger
+from trainkit.callbacks import Dashboard
 from trainkit.callbacks.stamp import STAMP
 from trainkit.checkpoints.files import load_checkpoint, state_dict_mismatch
 from trainkit.checkpoints.interrupt import TrainingInterrupted, deferred_signals, stop_signals
@@ -186,7 +186,7 @@ def eval_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         logger=TensorBoardLogger(
             str(run_dir), name="tensorboard", version="", default_hp_metric=False
         ),
-        callbacks=[ConfusionMatrixLogger()],
+        callbacks=[Dashboard(console=False)],
         enable_checkpointing=False,
         enable_model_summary=False,
         default_root_dir=str(run_dir),
@@ -245,13 +245,20 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         model = restore_model(train_cfg, state, ckpt_path)
         datamodule.setup("test")
         summary.update(check_data(cfg, state, datamodule, ["test"], "eval.py"))
-        results = eval_trainer(cfg, run_dir).test(model, datamodule=datamodule)
+        trainer = eval_trainer(cfg, run_dir)
+        epoch = state.get("epoch")
+        model.weights_epoch = epoch if isinstance(epoch, int) else None  # TensorBoard's step
+        trainer.test(model, datamodule=datamodule)
         baseline = baselines(model, datamodule)
         summary.update(
             {
                 "epochs_completed": int(state.get("epoch", -1)) + 1,
                 "best_checkpoint": str(ckpt_path.resolve()),
-                "metrics": {k: float(v) for k, v in results[0].items()},
+                "metrics": {
+                    k: float(v)
+                    for k, v in trainer.callback_metrics.items()
+                    if k.startswith("test/")
+                },
                 "baseline": {k: v for k, v in baseline.items() if k.startswith("test/")},
                 "train_run_dir": str(ckpt_path.resolve().parent.parent),
                 **extras(model, datamodule),

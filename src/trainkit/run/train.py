@@ -13,7 +13,7 @@ from typing import Any
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from trainkit.callbacks import ConfigStamp, MetricHistory
 from trainkit.checkpoints.files import stamp
@@ -23,25 +23,26 @@ from trainkit.cli.config_checks import check_config
 from trainkit.compat.lightning import defined_hooks_only
 from trainkit.doctor import TrainingDoctor
 from trainkit.errors import MachineFault, TrainkitError, user_error
-from trainkit.report.summary import (
-    empty_summary,
-    log_hparams,
-    print_summary,
-    readable_config,
-    write_summary_if_room,
+from trainkit.report.summary import empty_summary, print_summary, write_summary_if_room
+from trainkit.report.tensorboard import (
+    hparam_values,
+    sweep_job_label,
+    trial_name,
+    write_result_run,
 )
 
 
 def build(
     cfg: DictConfig,
     overrides: list[str] | None = None,
-    resume_step: int | None = None,
+    resume_epoch: int | None = None,
     model: L.LightningModule | None = None,
 ) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, MetricHistory]:
     """Instantiate data, model (unless given), callbacks, loggers and trainer, seeded.
 
-    `resume_step`: the global step of the checkpoint a resume starts from; TensorBoard then
-    hides anything an earlier attempt logged from that step on, so no curve has a step twice.
+    `resume_epoch`: the epoch of the checkpoint a resume starts from; TensorBoard (whose steps
+    are epochs) then hides anything an earlier attempt logged from that epoch on, so no curve
+    has an epoch twice.
     """
     from trainkit.checkpoints.atomic import with_atomic_io
 
@@ -55,7 +56,7 @@ def build(
     for c in (cfg.get("logger") or {}).values():
         if c:
             tensorboard = "TensorBoardLogger" in str(c.get("_target_", ""))
-            extra = {"purge_step": resume_step} if tensorboard and resume_step else {}
+            extra = {"purge_step": resume_epoch} if tensorboard and resume_epoch is not None else {}
             loggers.append(instantiate(c, **extra))
     # every checkpoint written whole, beside its target (best.ckpt, last.ckpt, save_checkpoint)
     plugins = with_atomic_io(instantiate(cfg.trainer.get("plugins")))
@@ -99,10 +100,11 @@ def best_checkpoint_path(trainer: L.Trainer) -> str:
 def evaluate_best(trainer: L.Trainer, model: L.LightningModule, datamodule: Any) -> dict:
     """Test the best checkpoint (or the final weights when no checkpoint was kept)."""
     best = best_checkpoint_path(trainer)
-    results = trainer.test(
+    trainer.test(
         model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True
     )
-    return {k: float(v) for k, v in (results[0] if results else {}).items()}
+    # the task's test values (logged for callbacks; the loggers get them at the epoch's step)
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
 
 
 def baselines(model: Any, datamodule: Any) -> dict[str, float]:
@@ -159,7 +161,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             datamodule, model, trainer, history = build(
                 cfg,
                 overrides,
-                resume.step if resume else None,
+                resume.epoch if resume else None,
                 resume.model if resume else None,  # its weights come from the checkpoint
             )
             stamper = next(c for c in trainer.callbacks if isinstance(c, ConfigStamp))
@@ -241,27 +243,31 @@ def extras(model: Any, datamodule: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if hasattr(datamodule, "describe"):
         out["data"] = datamodule.describe()
-    matrix = getattr(model, "confusion_results", {}).get("test")
+    matrix = getattr(model, "epoch_details", {}).get("test", {}).get("confusion")
     if matrix is not None:
         out["confusion_matrix"] = {"test": matrix.tolist()}
     return out
 
 
+def log_result(cfg: DictConfig, trainer: L.Trainer, summary: dict, run_dir: Path) -> None:
+    """The run's HPARAMS row beside each TensorBoard run: its hyperparameters (the fixed few
+    and its overrides) and final metrics (best epoch's val, best checkpoint's test)."""
+    params = hparam_values(cfg, task_overrides(cfg))
+    name = trial_name(run_dir, Path(cfg.paths.log_dir), sweep_job_label())
+    step = summary.get("best_epoch") or 0
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.finalize("success")  # its own events flushed first
+            write_result_run(logger.log_dir, params, summary["metrics"], step, name)
+
+
 def finish(cfg: DictConfig, trainer: L.Trainer | None, summary: dict, run_dir: Path) -> None:
-    """On rank 0: write summary.json, fill the HPARAMS tab, print the final table."""
+    """On rank 0: write summary.json, the HPARAMS row, print the final table."""
     if trainer is not None and trainer.global_rank != 0:
         return
     write_summary_if_room(run_dir / "summary.json", summary)
     if trainer is not None and summary["status"] == "completed" and summary["metrics"]:
-        config = OmegaConf.to_container(cfg, resolve=True)
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                log_hparams(
-                    logger,
-                    readable_config(config),
-                    summary["metrics"],
-                    trainer.global_step,
-                )
+        log_result(cfg, trainer, summary, run_dir)
     if summary["status"] == "completed":
         print_summary(summary, run_dir)
     elif summary["status"] == "interrupted":

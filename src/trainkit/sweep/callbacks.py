@@ -17,6 +17,8 @@ from trainkit.errors import TrainkitError, exit_with
 from trainkit.sweep.summary import fixed_keys, job_dirs, sweep_line, write_sweep_summary
 from trainkit.sweep.target import sweep_target
 
+EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
+
 
 def check_layout(config: DictConfig) -> None:
     """A sweep's launcher must fit the trainer's processes: on SLURM one task per device; a local
@@ -58,10 +60,25 @@ class SweepSetup(Callback):
         # Each job resolves hydra.sweep.dir from its own config, so +experiment=a,b would scatter
         # the jobs over logs/a/ and logs/b/: every job gets this sweep's directory instead.
         quote = "'" if "'" not in sweep_dir else '"'
+        # A job's TensorBoard run is named after what sets it apart (lr=0.01): the keys this
+        # command line fixes for every job are left out of its name, as they are out of Hydra's
+        # override_dirname.
+        exclude = list(config.hydra.job.config.override_dirname.exclude_keys or [])
+        fixed = {k.lstrip("+~") for k in fixed_keys([str(o) for o in config.hydra.overrides.task])}
+        exclude += sorted(fixed - set(exclude))
         with read_write(config.hydra), open_dict(config.hydra):
             config.hydra.sweep.dir = sweep_dir
-            kept = [o for o in config.hydra.overrides.hydra if not o.startswith("hydra.sweep.dir=")]
-            config.hydra.overrides.hydra = [*kept, f"hydra.sweep.dir={quote}{sweep_dir}{quote}"]
+            config.hydra.job.config.override_dirname.exclude_keys = exclude
+            kept = [
+                o
+                for o in config.hydra.overrides.hydra
+                if not o.startswith(("hydra.sweep.dir=", EXCLUDE_KEYS))
+            ]
+            config.hydra.overrides.hydra = [
+                *kept,
+                f"hydra.sweep.dir={quote}{sweep_dir}{quote}",
+                f"{EXCLUDE_KEYS}=[{','.join(repr(str(k)) for k in exclude)}]",
+            ]
         HydraConfig.instance().set_config(config)
         try:
             earlier = job_dirs(Path(sweep_dir)) if Path(sweep_dir).is_dir() else []

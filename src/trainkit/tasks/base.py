@@ -26,6 +26,10 @@ class Task(L.LightningModule):
     class weights are set), summed from each batch's loss times its weight: the same number
     whatever the batch size. Metrics are torchmetrics objects updated every step and computed
     once at the end of the epoch; a step costs them a few tensor ops and no host sync.
+
+    The epoch values go to the loggers at step = epoch number (0-based, as `summary.json`
+    counts epochs), so runs of any batch size and data size line up epoch by epoch; test
+    values at the epoch of the weights tested.
     """
 
     # What each stage logs as `{stage}/{name}`: the keys `monitor` may name.
@@ -53,6 +57,10 @@ class Task(L.LightningModule):
         self.meters = nn.ModuleDict()
         self.epoch_loss: dict[str, LossMeter] = {}
         self.metrics: dict[str, Metric] = {}
+        # What an epoch end leaves beside its scalars (e.g. a confusion matrix), per stage.
+        self.epoch_details: dict[str, dict[str, Tensor]] = {}
+        # The epoch of the weights loaded from a checkpoint (None: the weights being trained).
+        self.weights_epoch: int | None = None
         for stage in STAGES:
             self.epoch_loss[stage] = LossMeter()
             self.metrics[stage] = self.build_metrics()
@@ -88,8 +96,12 @@ class Task(L.LightningModule):
         out = self.net(x) if self._net_fits else self._first_forward(x)
         loss, weight = self.batch_loss(out, y)
         self.epoch_loss[stage].update(loss.detach(), weight)
-        self.metrics[stage].update(*self.metric_inputs(out.detach(), y))
+        self.update_metrics(stage, out.detach(), y)
         return loss
+
+    def update_metrics(self, stage: str, out: Tensor, y: Tensor) -> None:
+        """Feed the stage's metrics one batch of (detached) outputs."""
+        self.metrics[stage].update(*self.metric_inputs(out, y))
 
     def _first_forward(self, x: Tensor) -> Tensor:
         """The first forward pass: a net that cannot take the data's inputs gets a clear error."""
@@ -129,15 +141,40 @@ class Task(L.LightningModule):
         self.epoch_loss[stage].reset()
         self.metrics[stage].reset()
 
+    def detail_scalars(self, stage: str) -> dict[str, float]:
+        """Extra scalars for the loggers only (e.g. per-class scores), from `epoch_details`."""
+        return {}
+
+    def epoch_step(self, stage: str) -> int:
+        """The step the loggers get the stage's epoch values at: the epoch number."""
+        if stage == "test" and self.weights_epoch is not None:
+            return self.weights_epoch
+        if stage == "test":  # the weights as training left them: its last epoch
+            return max(self.trainer.current_epoch - 1, 0)
+        return self.trainer.current_epoch
+
     def finish_epoch(self, stage: str) -> None:
-        """Log the stage's epoch values; the sanity-check pass is discarded, never logged."""
+        """Log the stage's epoch values; the sanity-check pass is discarded, never logged.
+
+        `self.log` (not to the loggers) makes them known to callbacks and the progress bar;
+        the loggers get them, and `detail_scalars`, at step `epoch_step(stage)`.
+        """
         if not self.trainer.sanity_checking:
             values = self.compute_epoch(stage)
             # Training values are logged after validation, so only val/* is current on the bar.
             for key, value in values.items():
                 bar = stage == "val" and key.split("/")[-1] in PROGRESS_BAR_KEYS
-                self.log(key, value, prog_bar=bar)
+                self.log(key, value, prog_bar=bar, logger=False)
+            if self.loggers:
+                scalars = {k: float(v) for k, v in values.items()}
+                scalars.update(self.detail_scalars(stage))
+                step = self.epoch_step(stage)
+                for logger in self.loggers:
+                    logger.log_metrics(scalars, step=step)
         self.reset_epoch(stage)
+
+    def on_train_start(self) -> None:
+        self.weights_epoch = None  # training from here on, whatever was loaded
 
     def on_train_epoch_end(self) -> None:
         self.finish_epoch("train")
@@ -160,6 +197,8 @@ class Task(L.LightningModule):
         checkpoint["train_meters"] = meters
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        epoch = checkpoint.get("epoch")
+        self.weights_epoch = epoch if isinstance(epoch, int) else None
         saved = checkpoint.get("train_meters", {})
         if self.global_rank != 0:
             return

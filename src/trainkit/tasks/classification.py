@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from trainkit.errors import TrainkitError
 from trainkit.tasks.base import Task
-from trainkit.tasks.meters import ConfusionMetrics
+from trainkit.tasks.meters import ConfusionMetrics, ScoreMetrics
 
 
 class ClassificationTask(Task):
@@ -21,9 +21,15 @@ class ClassificationTask(Task):
     BCE-with-logits, or two logits trained with cross-entropy. Precision, recall and F1 are those
     of class 1. Multiclass: cross-entropy on (N, C) logits; precision, recall and F1 are macro
     averages, accuracy is plain micro accuracy.
+
+    Validation and test also score the class probabilities: `auroc` and `average_precision`
+    (binary: of class 1; multiclass: macro one-vs-rest). Each stage keeps its last confusion
+    matrix and per-class precision, recall and F1 in `epoch_details`, and val/test their
+    probabilities and labels (for a PR curve).
     """
 
-    METRIC_NAMES = ("loss", "acc", "f1", "precision", "recall")
+    METRIC_NAMES = ("loss", "acc", "f1", "precision", "recall", "auroc", "average_precision")
+    SCORED_STAGES = ("val", "test")
 
     def __init__(
         self,
@@ -53,8 +59,10 @@ class ClassificationTask(Task):
             )
         self.register_buffer("class_weights", weights, persistent=False)
         self.register_buffer("pos_weight", _weights_tensor(pos_weight), persistent=False)
-        # The last epoch's confusion matrix of each stage (rows: true classes), on the CPU.
-        self.confusion_results: dict[str, Tensor] = {}
+        self.scores: dict[str, ScoreMetrics] = {}
+        for stage in self.SCORED_STAGES:
+            self.scores[stage] = ScoreMetrics(num_classes)
+            self.meters[f"{stage}_scores"] = self.scores[stage]
 
     @property
     def binary(self) -> bool:
@@ -143,10 +151,39 @@ class ClassificationTask(Task):
         # Hard class predictions: torchmetrics never has to guess whether it sees logits.
         return self.predict_classes(out), y
 
+    def update_metrics(self, stage: str, out: Tensor, y: Tensor) -> None:
+        super().update_metrics(stage, out, y)
+        if stage in self.scores:
+            probs = self.probabilities(out)
+            self.scores[stage].update(probs[:, 1] if self.binary else probs, y)
+
     def compute_epoch(self, stage: str) -> dict[str, Tensor]:
         values = super().compute_epoch(stage)
-        self.confusion_results[stage] = values.pop(f"{stage}/confusion").cpu()
+        details = {"confusion": values.pop(f"{stage}/confusion").cpu()}
+        for metric in ("precision", "recall", "f1"):
+            details[metric] = values.pop(f"{stage}/{metric}_per_class").cpu()
+        if stage in self.scores:
+            scored = self.scores[stage].compute()
+            details["scores"], details["labels"] = scored.pop("scores"), scored.pop("labels")
+            values.update({f"{stage}/{k}": v for k, v in scored.items()})
+        self.epoch_details[stage] = details
         return values
+
+    def reset_epoch(self, stage: str) -> None:
+        super().reset_epoch(stage)
+        if stage in self.scores:
+            self.scores[stage].reset()
+
+    def detail_scalars(self, stage: str) -> dict[str, float]:
+        """Per-class precision, recall and F1, as `{stage}_by_class/{metric}/{class name}`."""
+        details = self.epoch_details.get(stage, {})
+        names = class_names(self.trainer, self.num_classes)
+        return {
+            f"{stage}_by_class/{metric}/{name}": float(value)
+            for metric in ("precision", "recall", "f1")
+            if metric in details
+            for name, value in zip(names, details[metric].tolist(), strict=True)
+        }
 
     def constant_output(self, train_targets: Tensor, n: int) -> Tensor:
         counts = torch.bincount(train_targets, minlength=self.num_classes).double()
@@ -154,6 +191,15 @@ class ClassificationTask(Task):
         if self.binary:  # one logit: log-odds of class 1
             return torch.full((n, 1), float(torch.log(prior[1] / prior[0])))
         return torch.log(prior).float().expand(n, -1)
+
+
+def class_names(trainer: Any, num_classes: int) -> list[str]:
+    """The data module's class names (tag-safe), or "0".."C-1"."""
+    datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+    names = [str(n) for n in (getattr(datamodule, "class_names", None) or [])]
+    if len(names) != num_classes:
+        return [str(i) for i in range(num_classes)]
+    return [" ".join(n.replace("/", "-").split()) or str(i) for i, n in enumerate(names)]
 
 
 def _weights_tensor(spec: Sequence[float] | float | str | None) -> Tensor | None:

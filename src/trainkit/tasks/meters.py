@@ -6,6 +6,7 @@ processes under DDP when computed, and is reset like any other metric.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -13,14 +14,19 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
+    BinaryAUROC,
+    BinaryAveragePrecision,
     BinaryF1Score,
     BinaryPrecision,
     BinaryRecall,
     MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassAveragePrecision,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
 )
+from torchmetrics.utilities import dim_zero_cat
 
 from trainkit.compat.torchmetrics import PinnedDtypeMetric
 
@@ -56,13 +62,16 @@ class LossMeter(PinnedDtypeMetric):
 
 
 class ConfusionMetrics(Metric):
-    """Accuracy, precision, recall and F1 of hard class predictions, and the confusion matrix.
+    """Accuracy, precision, recall and F1 of hard class predictions, per class too, and the
+    confusion matrix.
 
     Per step it only counts (target, prediction) pairs, with no host sync. At the end of the epoch
     torchmetrics' own accuracy, precision, recall and F1 are computed from those counts; all
     four depend on the counts alone, so the values are exactly those of updating them every
     step. Binary (`num_classes=2`): precision, recall and F1 of class 1. Multiclass: macro
-    averages; accuracy is plain micro accuracy. Rows of the matrix are true classes.
+    averages; accuracy is plain micro accuracy. Rows of the matrix are true classes. The
+    per-class values (`*_per_class`, one entry per class, binary included) are torchmetrics'
+    `average=None` scores.
     """
 
     full_state_update = False
@@ -91,6 +100,10 @@ class ConfusionMetrics(Metric):
                 "recall": MulticlassRecall(average="macro", **kw),
                 "f1": MulticlassF1Score(average="macro", **kw),
             }
+        per_class = {"num_classes": num_classes, "average": None, **kw}
+        metrics["precision_per_class"] = MulticlassPrecision(**per_class)
+        metrics["recall_per_class"] = MulticlassRecall(**per_class)
+        metrics["f1_per_class"] = MulticlassF1Score(**per_class)
         self.scores = MetricCollection(metrics)
 
     def update(self, preds: Tensor, target: Tensor) -> None:
@@ -105,13 +118,63 @@ class ConfusionMetrics(Metric):
         counts = self.counts
         matrix = counts.reshape(self.num_classes, self.num_classes).clone()
         if not counts.any():  # nothing counted: every score 0, as torchmetrics reports it
-            return {
-                **{k: counts.new_zeros((), dtype=torch.float) for k in self.scores},
-                "confusion": matrix,
+            zeros = {
+                k: counts.new_zeros(() if "per_class" not in k else self.num_classes).float()
+                for k in self.scores
             }
+            return {**zeros, "confusion": matrix}
         pairs = torch.arange(counts.numel(), device=counts.device)
         target = (pairs // self.num_classes).repeat_interleave(counts)
         preds = (pairs % self.num_classes).repeat_interleave(counts)
         self.scores.reset()
         self.scores.update(preds, target)
         return {**self.scores.compute(), "confusion": matrix}
+
+
+class ScoreMetrics(Metric):
+    """AUROC and average precision of class probabilities, exact (every score kept).
+
+    Per step it appends the batch's probabilities: no host sync. Binary (`num_classes=2`): of
+    class 1's probability. Multiclass: macro averages of one-vs-rest scores over the classes
+    present in the targets (a class with no samples has no ROC curve). The scores and labels of
+    the epoch are returned too (`scores`, `labels`), for a PR curve.
+    """
+
+    full_state_update = False
+
+    def __init__(self, num_classes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.add_state("probs", [], dist_reduce_fx="cat")
+        self.add_state("labels", [], dist_reduce_fx="cat")
+        kw: dict[str, Any] = {"validate_args": False, "sync_on_compute": False}
+        if num_classes == 2:
+            self.auroc: Metric = BinaryAUROC(**kw)
+            self.average_precision: Metric = BinaryAveragePrecision(**kw)
+        else:
+            kw.update(num_classes=num_classes, average=None)
+            self.auroc = MulticlassAUROC(**kw)
+            self.average_precision = MulticlassAveragePrecision(**kw)
+
+    def update(self, probs: Tensor, labels: Tensor) -> None:
+        """probs: (N,) probability of class 1 (binary) or (N, C) class probabilities."""
+        self.probs.append(probs.float())
+        self.labels.append(labels)
+
+    def compute(self) -> dict[str, Tensor]:
+        if not self.probs:  # nothing seen
+            zero = torch.zeros((), device=self.device)
+            return {"auroc": zero, "average_precision": zero.clone()}
+        probs, labels = dim_zero_cat(self.probs), dim_zero_cat(self.labels)
+        values = {}
+        for name in ("auroc", "average_precision"):
+            metric = getattr(self, name)
+            metric.reset()
+            with warnings.catch_warnings():  # a class absent from the split is left out below
+                warnings.filterwarnings("ignore", message=".*(positive|negative) samples")
+                value = metric(probs, labels)
+            if value.ndim:  # per class: the mean over classes that occur
+                present = torch.bincount(labels, minlength=self.num_classes) > 0
+                value = value[present].mean()
+            values[name] = value
+        return {**values, "scores": probs, "labels": labels}
