@@ -38,5 +38,7 @@ def test_benchmark_runs_and_prints_every_row(tmp_path):
         "`python scripts/train.py --help`",
     ):
         assert row in names, result.stdout
+    # the dashboard's figure cost needs the cnn example, which is not importable here
+    assert "(no figure row: the cnn example does not load here" in result.stdout
     ratios = [line.split("|")[3].strip() for line in table[1:] if " x " in line]
     assert ratios and all(float(r.split(" x ")[0]) > 0 for r in ratios)

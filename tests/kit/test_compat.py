@@ -195,7 +195,7 @@ def test_lightning_internals_agree_with_what_lightning_does(tmp_path):
         logger=Events(events),
         log_every_n_steps=2,
         accumulate_grad_batches=2,
-        callbacks=[Observe(events)],
+        callbacks=[Observe(events), SaveMidEpoch(tmp_path / "mid.ckpt")],
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
@@ -231,8 +231,26 @@ def test_lightning_internals_agree_with_what_lightning_does(tmp_path):
     assert before == [2, 2], changed(
         "lightning", "the epoch_progress ready counts", "unready_epoch"
     )
+    assert not compat_lightning.saved_mid_epoch(checkpoint), changed(
+        "lightning", "the epoch_progress counts after an epoch", "saved_mid_epoch"
+    )
     compat_lightning.unready_epoch(checkpoint)
     assert [progress[k]["ready"] for k in ("total", "current")] == [1, 1]
+    mid = torch.load(tmp_path / "mid.ckpt", weights_only=False)
+    assert compat_lightning.saved_mid_epoch(mid), changed(
+        "lightning", "the epoch_progress counts inside an epoch", "saved_mid_epoch"
+    )
+
+
+class SaveMidEpoch(L.Callback):
+    """Saves a checkpoint after the second batch of the first epoch."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == 0 and batch_idx == 1:
+            trainer.save_checkpoint(self.path)
 
 
 # -- torchmetrics ----------------------------------------------------------------------------

@@ -66,6 +66,28 @@ def test_grid_ranks_jobs_best_first_and_a_failed_job_last(tmp_path):
     assert rows[2]["status"] == "failed" and rows[2]["val/loss"] == ""
     assert f"best: job 1 ({sweep / '1'}), val/loss=" in result.stdout
     assert "1 did not complete" in result.stdout
+    # each job's TensorBoard run is named after what sets it apart
+    assert curves_folder(sweep / "0") == "lr=0.0001" and curves_folder(sweep / "1") == "lr=0.01"
+
+    # resumed in place (e.g. after a time limit), a job's curves go on in the same run
+    more = ["trainer.max_epochs=3", "data.batch_size=128", *QUIET]
+    last = sweep / "1" / "checkpoints" / "last.ckpt"
+    resumed = run_script("train.py", "+experiment=tiny_binary", "model.optimizer.lr=0.01",
+                         *more, f"ckpt_path={last}")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert curves_folder(sweep / "1") == "lr=0.01"
+    assert read_summary(sweep / "1")["epochs_completed"] == 3
+
+
+def curves_folder(job: Path) -> str:
+    """The one folder below JOB/tensorboard with curves (the HPARAMS row's `best` left out)."""
+    folders = {
+        p.parent.relative_to(job / "tensorboard").as_posix()
+        for p in (job / "tensorboard").rglob("events.out.tfevents.*")
+        if p.parent.name != "best"
+    }
+    assert len(folders) == 1, folders
+    return folders.pop()
 
 
 def test_submitit_local_runs_every_job_as_its_own_process(tmp_path):
@@ -129,6 +151,8 @@ def test_optuna_search_reports_the_best_trial(tmp_path):
     }
     for row in rows:  # each trial trained with the settings it was given
         job = sweep / row["job"]
+        named = dict(part.split("=", 1) for part in curves_folder(job).split(","))
+        assert set(named) == {"lr", "weight_decay", "hidden", "dropout", "batch_size"}, named
         config = OmegaConf.load(job / ".hydra" / "config.yaml")
         lr = float(dict(o.split("=", 1) for o in row["overrides"].split())["model.optimizer.lr"])
         assert config.model.optimizer.lr == lr and 1e-4 <= lr <= 0.03

@@ -60,10 +60,10 @@ def test_epoch_scalars_are_logged_at_the_epoch_number(trained_runs, name):
     # the gradient norm: the median of each epoch that measured one (every_n_steps)
     norms = [e.step for e in events.Scalars("train/grad_norm")]
     assert norms and norms == sorted(set(norms)) and set(norms) <= set(epochs)
-    # the test of the best checkpoint sits at the best epoch
+    # the test of the best checkpoint: after the last epoch
     test_key = "test/acc" if "test/acc" in summary["metrics"] else "test/r2"
     (point,) = events.Scalars(test_key)
-    assert point.step == summary["best_epoch"]
+    assert point.step == summary["epochs_completed"]
     assert point.value == pytest.approx(summary["metrics"][test_key])
     # no Lightning `epoch` card, no copies of the metrics under hparams/
     assert "epoch" not in tags and not [t for t in tags if t.startswith("hparams/")]
@@ -126,7 +126,7 @@ def test_confusion_matrices_are_logged_when_validation_improves(trained_runs, na
         assert steps == improving_epochs(val_loss)
         assert steps[-1] == summary["best_epoch"]
         (test,) = events.Images(f"test/{view}")
-        assert test.step == summary["best_epoch"]
+        assert test.step == summary["epochs_completed"]
         assert test.encoded_image_string.startswith(b"\x89PNG")
 
 
@@ -181,10 +181,36 @@ def test_hparams_row_holds_the_run_settings_and_final_metrics(trained_runs, name
     assert hparams["experiment"].string_value == name
     assert hparams["model.optimizer"].string_value == "Adam"
     assert hparams["data.batch_size"].number_value == cfg.data.batch_size  # an override here
-    # the metric columns: exactly summary.json's metrics, at the best epoch
+    # the metric columns: exactly summary.json's metrics, val at the best epoch, test after
     tags = set(result.Tags()["scalars"])
     assert tags == set(summary["metrics"])
     for key, value in summary["metrics"].items():
         (point,) = result.Scalars(key)
-        assert point.step == summary["best_epoch"]
+        stage = "best_epoch" if key.startswith("val/") else "epochs_completed"
+        assert point.step == summary[stage], key
         assert math.isclose(point.value, value, rel_tol=1e-6, abs_tol=1e-7), key
+
+
+def test_a_resumed_run_replaces_its_test_and_hparams_row(tmp_path):
+    """Trained on from a finished run's last.ckpt: one test point (the new one), and the HPARAMS
+    row says what the run is now."""
+    from conftest import compose_train
+
+    from trainkit.run.train import train
+
+    run_dir = tmp_path / "run"
+    base = ["+experiment=tiny_multiclass"]
+    train(compose_train(run_dir, [*base, "trainer.max_epochs=2"]))
+    longer = [*base, "trainer.max_epochs=3", f"ckpt_path={run_dir}/checkpoints/last.ckpt"]
+    summary = train(compose_train(run_dir, longer))
+    assert summary["epochs_completed"] == 3
+    events = load_events(run_dir / "tensorboard")
+    assert [e.step for e in events.Scalars("test/loss")] == [3]
+    assert [e.step for e in events.Scalars("val/loss")] == [0, 1, 2]
+    assert [i.step for i in events.Images("test/confusion_matrix")] == [3]
+    result = load_events(run_dir / "tensorboard" / RESULT_RUN)
+    start = hparams_plugin_data(result)[hparams_metadata.SESSION_START_INFO_TAG]
+    assert start.session_start_info.hparams["trainer.max_epochs"].number_value == 3
+    assert [p.value for p in result.Scalars("test/loss")] == [
+        pytest.approx(summary["metrics"]["test/loss"])
+    ]

@@ -3,6 +3,7 @@ as it was when a resume is refused or fails before it trains a step."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from omegaconf import DictConfig
 
 from trainkit.callbacks.stamp import STAMP
 from trainkit.checkpoints.files import check_resume, load_checkpoint, train_command
+from trainkit.compat.lightning import saved_mid_epoch
 
 # TensorBoard event files of a run (a sweep job's lie one folder deeper)
 EVENTS = "tensorboard/**/events.out.tfevents.*"
@@ -45,7 +47,11 @@ class Resume:
             self.undo()
             raise
         self.step = int(checkpoint.get("global_step", 0))
+        # The first epoch-numbered step this attempt logs again (TensorBoard hides what an
+        # earlier attempt logged from there on): inside an epoch, its end; else its start.
         self.epoch = int(checkpoint.get("epoch", 0))
+        with contextlib.suppress(KeyError, TypeError):
+            self.epoch += saved_mid_epoch(checkpoint)
         # the data it was trained on, which this attempt must load again (see ConfigStamp)
         self.data_fingerprint = (checkpoint.get(STAMP) or {}).get("data_fingerprint")
         print(

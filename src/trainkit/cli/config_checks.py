@@ -187,10 +187,17 @@ def _fit_metrics(cfg: DictConfig) -> list[str]:
 
     target = OmegaConf.select(cfg, "model._target_", default=None)
     try:
-        names = getattr(get_class(target), "METRIC_NAMES", None) if target else None
+        task = get_class(target) if target else None
     except Exception:  # a target that does not import is reported where it is built
         return []
-    return [f"{stage}/{n}" for stage in ("val", "train") for n in names or ()]
+    names = getattr(task, "METRIC_NAMES", None) or ()
+    eval_only = set(getattr(task, "EVAL_ONLY_METRICS", ()))  # scored on val/test only
+    return [
+        f"{stage}/{n}"
+        for stage in ("val", "train")
+        for n in names
+        if not (stage == "train" and n in eval_only)
+    ]
 
 
 DATA_KEY = re.compile(r"^\$\{data\.(\w+)\}$")

@@ -42,6 +42,13 @@ def unready_epoch(checkpoint: dict[str, Any]) -> None:
         counts["ready"] -= 1
 
 
+def saved_mid_epoch(checkpoint: dict[str, Any]) -> bool:
+    """Whether a checkpoint was saved inside an epoch (a resume finishes that epoch without
+    starting it again): `checkpoint["loops"]["fit_loop"]["epoch_progress"]`."""
+    current = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
+    return current["ready"] > current["completed"]
+
+
 # -- fast_callback_hooks=true (off by default: it swaps a Lightning function for the run) ------
 # Lightning calls every hook on every callback, the empty ones inherited from `Callback` too:
 # about 1.7 us a call on a CPU, seven hooks a training step. Calling only the hooks a callback

@@ -131,19 +131,38 @@ def hparam_values(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key in FIXED_HPARAMS:
         value = OmegaConf.select(cfg, key, default=None)
+        if OmegaConf.is_config(value):  # a class (only its name: nothing else is resolved)
+            value = OmegaConf.select(cfg, f"{key}._target_", default=None)
+            value = None if value is None else str(value).rsplit(".", 1)[-1]
         if value is not None:
-            values[key] = _hparam_value(
-                OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-            )
+            values[key] = _hparam_value(value)
     for override in _parsed(overrides):
         key = override.key_or_group.lstrip("+~").replace("/", ".")
         if not _is_hparam(key) or override.is_delete():
+            continue
+        if key in FIXED_HPARAMS and key in values:  # e.g. model/optimizer=sgd: its class is there
             continue
         value = OmegaConf.select(cfg, key, default=None)
         if OmegaConf.is_config(value) or value is None:  # a group choice, or a list
             value = str(override.value())
         values[key] = _hparam_value(value)
     return values
+
+
+def curves_version(run_dir: Path) -> str | None:
+    """The folder below RUN/tensorboard that holds a run's curves ("" for RUN/tensorboard
+    itself, "lr=0.01" for a sweep job's), None when there are none yet: a resume continues
+    the curves where they are."""
+    root = Path(run_dir) / "tensorboard"
+    folders = {
+        p.parent.relative_to(root).as_posix()
+        for p in root.rglob("events.out.tfevents.*")
+        if p.parent.name != RESULT_RUN
+    }
+    if len(folders) != 1:
+        return None
+    (folder,) = folders
+    return "" if folder == "." else folder
 
 
 def trial_name(run_dir: Path, log_dir: Path, label: str) -> str:
@@ -162,9 +181,11 @@ def write_result_run(
     metrics: Mapping[str, float],
     step: int,
     name: str,
+    test_step: int | None = None,
 ) -> Path:
-    """The run's HPARAMS row, in `log_dir/best`: hyperparameters and final metrics. Written
-    again when a resumed run finishes; TensorBoard then drops what the earlier one wrote."""
+    """The run's HPARAMS row, in `log_dir/best`: hyperparameters and final metrics (at `step`,
+    the best epoch; test/* at `test_step` where given, as the curves' run has them). Written
+    afresh when a resumed run finishes."""
     from tensorboard.compat.proto.summary_pb2 import Summary
     from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
     from torch.utils.tensorboard import SummaryWriter
@@ -183,8 +204,11 @@ def write_result_run(
             start.hparams[key].string_value = str(value)
     end = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS, end_time_secs=time.time())
     path = Path(log_dir) / RESULT_RUN
-    # purge_step=0: a second write (a resumed run finishing again) replaces the first
-    writer = SummaryWriter(log_dir=str(path), purge_step=0)
+    # A resumed run that finishes again replaces its row: TensorBoard would keep the first
+    # session's settings of a run, whatever came after.
+    for old in path.glob("events.out.tfevents.*"):
+        old.unlink()
+    writer = SummaryWriter(log_dir=str(path))
     try:
         writer.file_writer.add_summary(
             summary(metadata.SESSION_START_INFO_TAG, plugin_data_pb2.HParamsPluginData(
@@ -192,7 +216,8 @@ def write_result_run(
             ))
         )  # fmt: skip
         for key, value in metrics.items():
-            writer.add_scalar(key, float(value), step)
+            at = test_step if test_step is not None and key.startswith("test/") else step
+            writer.add_scalar(key, float(value), at)
         writer.file_writer.add_summary(
             summary(metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(
                 session_end_info=end

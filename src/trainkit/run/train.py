@@ -25,8 +25,8 @@ from trainkit.doctor import TrainingDoctor
 from trainkit.errors import MachineFault, TrainkitError, user_error
 from trainkit.report.summary import empty_summary, print_summary, write_summary_if_room
 from trainkit.report.tensorboard import (
+    curves_version,
     hparam_values,
-    sweep_job_label,
     trial_name,
     write_result_run,
 )
@@ -56,7 +56,12 @@ def build(
     for c in (cfg.get("logger") or {}).values():
         if c:
             tensorboard = "TensorBoardLogger" in str(c.get("_target_", ""))
-            extra = {"purge_step": resume_epoch} if tensorboard and resume_epoch is not None else {}
+            extra: dict[str, Any] = {}
+            if tensorboard and resume_epoch is not None:
+                extra["purge_step"] = resume_epoch
+                version = curves_version(Path(cfg.paths.output_dir))
+                if version is not None:  # the curves go on where they are (a sweep job's too)
+                    extra["version"] = version
             loggers.append(instantiate(c, **extra))
     # every checkpoint written whole, beside its target (best.ckpt, last.ckpt, save_checkpoint)
     plugins = with_atomic_io(instantiate(cfg.trainer.get("plugins")))
@@ -253,12 +258,20 @@ def log_result(cfg: DictConfig, trainer: L.Trainer, summary: dict, run_dir: Path
     """The run's HPARAMS row beside each TensorBoard run: its hyperparameters (the fixed few
     and its overrides) and final metrics (best epoch's val, best checkpoint's test)."""
     params = hparam_values(cfg, task_overrides(cfg))
-    name = trial_name(run_dir, Path(cfg.paths.log_dir), sweep_job_label())
     step = summary.get("best_epoch") or 0
+    tested = summary.get("epochs_completed")  # the test's step (Task.epoch_step)
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
+            # a sweep job's run is named after its overrides (lr=0.01): its row is too
+            label = str(logger.version) if isinstance(logger.version, str) else ""
+            name = trial_name(run_dir, Path(cfg.paths.log_dir), label)
             logger.finalize("success")  # its own events flushed first
-            write_result_run(logger.log_dir, params, summary["metrics"], step, name)
+            try:
+                write_result_run(
+                    logger.log_dir, params, summary["metrics"], step, name, test_step=tested
+                )
+            except OSError as error:  # summary.json is written: the run is not lost
+                print(f"WARNING: the HPARAMS row was not written: {error}", file=sys.stderr)
 
 
 def finish(cfg: DictConfig, trainer: L.Trainer | None, summary: dict, run_dir: Path) -> None:

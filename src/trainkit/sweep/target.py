@@ -11,7 +11,7 @@ from trainkit.errors import TrainkitError
 
 # Metric names whose better direction is known, so a sweep that ranks them backwards is refused.
 LOWER_IS_BETTER = {"loss", "mse", "mae"}
-HIGHER_IS_BETTER = {"acc", "f1", "precision", "recall", "r2"}
+HIGHER_IS_BETTER = {"acc", "f1", "precision", "recall", "r2", "auroc", "average_precision"}
 
 
 def sweep_target(cfg: DictConfig) -> tuple[str, str]:

@@ -59,8 +59,10 @@ class Task(L.LightningModule):
         self.metrics: dict[str, Metric] = {}
         # What an epoch end leaves beside its scalars (e.g. a confusion matrix), per stage.
         self.epoch_details: dict[str, dict[str, Tensor]] = {}
-        # The epoch of the weights loaded from a checkpoint (None: the weights being trained).
+        # The epoch of the weights last loaded from a checkpoint, and the epochs trained by the
+        # last fit: where a test's values go in TensorBoard (epoch_step).
         self.weights_epoch: int | None = None
+        self.fit_epochs: int | None = None
         for stage in STAGES:
             self.epoch_loss[stage] = LossMeter()
             self.metrics[stage] = self.build_metrics()
@@ -146,35 +148,39 @@ class Task(L.LightningModule):
         return {}
 
     def epoch_step(self, stage: str) -> int:
-        """The step the loggers get the stage's epoch values at: the epoch number."""
-        if stage == "test" and self.weights_epoch is not None:
-            return self.weights_epoch
-        if stage == "test":  # the weights as training left them: its last epoch
-            return max(self.trainer.current_epoch - 1, 0)
-        return self.trainer.current_epoch
+        """The step the loggers get the stage's epoch values at: the epoch number. A test after
+        training: the number of epochs trained (the step after the last epoch, where a resumed
+        run's test replaces it); of weights loaded for testing alone: their checkpoint's epoch."""
+        if stage != "test":
+            return self.trainer.current_epoch
+        if self.fit_epochs is not None:
+            return self.fit_epochs
+        return self.weights_epoch or 0
 
     def finish_epoch(self, stage: str) -> None:
         """Log the stage's epoch values; the sanity-check pass is discarded, never logged.
 
         `self.log` (not to the loggers) makes them known to callbacks and the progress bar;
-        the loggers get them, and `detail_scalars`, at step `epoch_step(stage)`.
+        a logger that takes epoch values (trainkit.loggers.TensorBoardLogger) gets them, and
+        `detail_scalars`, at step `epoch_step(stage)`; any other gets what Lightning hands it.
         """
         if not self.trainer.sanity_checking:
             values = self.compute_epoch(stage)
             # Training values are logged after validation, so only val/* is current on the bar.
             for key, value in values.items():
                 bar = stage == "val" and key.split("/")[-1] in PROGRESS_BAR_KEYS
-                self.log(key, value, prog_bar=bar, logger=False)
-            if self.loggers:
-                scalars = {k: float(v) for k, v in values.items()}
-                scalars.update(self.detail_scalars(stage))
-                step = self.epoch_step(stage)
-                for logger in self.loggers:
-                    logger.log_metrics(scalars, step=step)
+                self.log(key, value, prog_bar=bar)
+            details = self.detail_scalars(stage)
+            for logger in self.loggers:
+                if hasattr(logger, "log_epoch_metrics"):
+                    scalars = {k: float(v) for k, v in values.items()}
+                    logger.log_epoch_metrics({**scalars, **details}, self.epoch_step(stage))
+                elif details:
+                    logger.log_metrics(details, step=self.trainer.global_step)
         self.reset_epoch(stage)
 
-    def on_train_start(self) -> None:
-        self.weights_epoch = None  # training from here on, whatever was loaded
+    def on_fit_end(self) -> None:
+        self.fit_epochs = self.trainer.current_epoch
 
     def on_train_epoch_end(self) -> None:
         self.finish_epoch("train")

@@ -29,7 +29,9 @@ class ClassificationTask(Task):
     """
 
     METRIC_NAMES = ("loss", "acc", "f1", "precision", "recall", "auroc", "average_precision")
+    # the probabilities are scored on these stages only: no train/auroc
     SCORED_STAGES = ("val", "test")
+    EVAL_ONLY_METRICS = ("auroc", "average_precision")
 
     def __init__(
         self,

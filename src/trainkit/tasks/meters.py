@@ -162,10 +162,17 @@ class ScoreMetrics(Metric):
         self.labels.append(labels)
 
     def compute(self) -> dict[str, Tensor]:
-        if not self.probs:  # nothing seen
-            zero = torch.zeros((), device=self.device)
-            return {"auroc": zero, "average_precision": zero.clone()}
-        probs, labels = dim_zero_cat(self.probs), dim_zero_cat(self.labels)
+        # lists of batches here; under DDP, already concatenated across processes
+        probs = dim_zero_cat(self.probs) if len(self.probs) else torch.zeros(0, device=self.device)
+        labels = (dim_zero_cat(self.labels) if len(self.labels) else probs.new_zeros(0)).long()
+        if not len(labels):  # nothing seen: no score
+            nan = torch.full((), float("nan"), device=self.device)
+            return {
+                "auroc": nan,
+                "average_precision": nan.clone(),
+                "scores": probs,
+                "labels": labels,
+            }
         values = {}
         for name in ("auroc", "average_precision"):
             metric = getattr(self, name)
