@@ -81,8 +81,9 @@ def test_quick_start(tmp_path):
 def serves_a_run(logdir: Path, scratch: Path) -> None:
     """`tensorboard --logdir <logdir>` lists the run trained there."""
     with running_tensorboard(logdir, scratch) as server:
-        runs = server.poll_json("/data/runs", bool)
-    assert len(runs) == 1 and runs[0].endswith("tensorboard"), runs
+        runs = server.poll_json("/data/runs", lambda runs: len(runs) >= 2)
+    # the run's curves, and its HPARAMS row beside them
+    assert len(runs) == 2 and {run.rsplit("/", 1)[-1] for run in runs} == {"tensorboard", "best"}
 
 
 WALK_THROUGH = "Start your project"

@@ -31,7 +31,13 @@ from trainkit.tasks.meters import ConfusionMetrics, LossMeter
 
 
 def per_step_reference(num_classes: int) -> MetricCollection:
-    """torchmetrics' own metrics, updated every step the ordinary way."""
+    """torchmetrics' own metrics, updated every step the ordinary way (per class too)."""
+    kw = {"num_classes": num_classes}
+    per_class = {
+        "precision_per_class": MulticlassPrecision(average=None, **kw),
+        "recall_per_class": MulticlassRecall(average=None, **kw),
+        "f1_per_class": MulticlassF1Score(average=None, **kw),
+    }
     if num_classes == 2:
         return MetricCollection(
             {
@@ -39,15 +45,16 @@ def per_step_reference(num_classes: int) -> MetricCollection:
                 "precision": BinaryPrecision(),
                 "recall": BinaryRecall(),
                 "f1": BinaryF1Score(),
+                **per_class,
             }
         )
-    kw = {"num_classes": num_classes}
     return MetricCollection(
         {
             "acc": MulticlassAccuracy(average="micro", **kw),
             "precision": MulticlassPrecision(average="macro", **kw),
             "recall": MulticlassRecall(average="macro", **kw),
             "f1": MulticlassF1Score(average="macro", **kw),
+            **per_class,
         }
     )
 

@@ -174,7 +174,10 @@ class Dashboard(L.Callback):
             from trainkit.report.plots import confusion_images  # Pillow: only when drawing
 
             names = getattr(trainer.datamodule, "class_names", None) if trainer.datamodule else None
-            title = f"{stage}, epoch {step}"
+            weights = getattr(pl_module, "weights_epoch", None)
+            title = f"val, epoch {step}" if stage == "val" else "test"
+            if stage == "test" and weights is not None:
+                title = f"test of the checkpoint of epoch {weights}"
             images = confusion_images(matrix.numpy(), names or (), title=title)
             for writer in writers:
                 add_rgb_image(writer, f"{stage}/confusion_matrix", images["counts"], step)

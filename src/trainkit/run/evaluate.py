@@ -24,7 +24,7 @@ from trainkit.checkpoints.rundir import hold_run_dir
 from trainkit.checkpoints.trust import check_targets, search_path_dirs, shown, trusted
 from trainkit.data.fingerprint import changed_splits, data_fingerprint, describe_change
 from trainkit.errors import TrainkitError, user_error
-from trainkit.loggers import TensorBoardLogger
+from trainkit.report.loggers import TensorBoardLogger
 from trainkit.report.summary import empty_summary, print_summary, write_summary_if_room
 from trainkit.run.train import baselines, extras, new_summary
 

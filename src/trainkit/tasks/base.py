@@ -161,7 +161,7 @@ class Task(L.LightningModule):
         """Log the stage's epoch values; the sanity-check pass is discarded, never logged.
 
         `self.log` (not to the loggers) makes them known to callbacks and the progress bar;
-        a logger that takes epoch values (trainkit.loggers.TensorBoardLogger) gets them, and
+        a logger that takes epoch values (trainkit.report.loggers.TensorBoardLogger) gets them, and
         `detail_scalars`, at step `epoch_step(stage)`; any other gets what Lightning hands it.
         """
         if not self.trainer.sanity_checking:
