@@ -11,7 +11,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from trainkit.report.tensorboard import add_rgb_image, scalar_layout
+from trainkit.report.tensorboard import add_rgb_images, scalar_layout
 
 
 class Dashboard(L.Callback):
@@ -179,11 +179,12 @@ class Dashboard(L.Callback):
             if stage == "test" and weights is not None:
                 title = f"test of the checkpoint of epoch {weights}"
             images = confusion_images(matrix.numpy(), names or (), title=title)
+            views = {
+                f"{stage}/confusion_matrix": images["counts"],
+                f"{stage}/confusion_matrix_normalized": images["recall"],
+            }
             for writer in writers:
-                add_rgb_image(writer, f"{stage}/confusion_matrix", images["counts"], step)
-                add_rgb_image(
-                    writer, f"{stage}/confusion_matrix_normalized", images["recall"], step
-                )
+                add_rgb_images(writer, views, step)
         scores, labels = details.get("scores"), details.get("labels")
         if scores is not None and labels is not None and scores.ndim == 1:  # binary
             for writer in writers:

@@ -220,12 +220,12 @@ class _Layout:
         axis_height = self.axis_x.mask.shape[0]
         name_width = max(_width(name, name_size) for name in names)
 
-        # Cells as big as the width allows (TensorBoard shrinks wide images), and no smaller
-        # than 22 px up to 20 classes, where the numbers stay legible.
+        # About 440 px of cells (TensorBoard shrinks wide images, and every pixel costs time
+        # to write), and no smaller than 26 px up to 20 classes, where the numbers stay legible.
         limit = _WIDTH_UP_TO_20 if n <= 20 else _WIDTH_MAX
         left = _PAD + axis_height + _GAP + name_width + _GAP
-        cell = min(110, max(22, round(520 / n)))
-        cell = min(cell, max(22 if n <= 20 else 2, int(limit - left - _PAD) // n))
+        cell = min(110, max(26, round(440 / n)))
+        cell = min(cell, max(26 if n <= 20 else 2, int(limit - left - _PAD) // n))
         if name_size > cell - 2:  # beyond ~50 classes: the names follow the cells down
             name_size = max(6, cell - 2)
             name_width = max(_width(name, name_size) for name in names)
