@@ -71,3 +71,40 @@ def test_confusion_matrix_is_sklearns_on_the_best_checkpoint(trained_runs, name)
     outputs, _ = best_predictions(run_dir, cfg)
     out, y = outputs["test"]
     assert read_summary(run_dir)["confusion_matrix"]["test"] == reference_confusion(out, y)
+
+
+def test_threshold_free_scores_are_sklearns_and_nan_without_two_classes():
+    """ScoreMetrics: binary AUROC/AP of class 1; multiclass the one-vs-rest mean over the classes
+    present (sklearn would refuse an absent class); NaN where no ranking can be scored."""
+    import torch
+
+    from trainkit.tasks.meters import ScoreMetrics
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (200,), generator=g)
+    y[y == 2] = 3  # class 2 of 4 never occurs
+    probs = torch.softmax(torch.randn(200, 4, generator=g) + 2 * torch.eye(4)[y], dim=1)
+    scores = ScoreMetrics(4)
+    for part in range(0, 200, 64):  # in batches
+        scores.update(probs[part : part + 64], y[part : part + 64])
+    got = scores.compute()
+    onehot = np.eye(4)[y.numpy()]
+    present = [0, 1, 3]
+    auroc = np.mean([skm.roc_auc_score(onehot[:, c], probs[:, c]) for c in present])
+    ap = np.mean([skm.average_precision_score(onehot[:, c], probs[:, c]) for c in present])
+    assert float(got["auroc"]) == pytest.approx(auroc, rel=1e-5)
+    assert float(got["average_precision"]) == pytest.approx(ap, rel=1e-5)
+
+    binary = ScoreMetrics(2)
+    p1, y1 = probs[:, 1], (y == 1).long()
+    binary.update(p1, y1)
+    got = binary.compute()
+    assert float(got["auroc"]) == pytest.approx(skm.roc_auc_score(y1, p1), rel=1e-5)
+    assert float(got["average_precision"]) == pytest.approx(
+        skm.average_precision_score(y1, p1), rel=1e-5
+    )
+    one_class = ScoreMetrics(2)
+    one_class.update(p1, torch.ones_like(y1))
+    assert math.isnan(float(one_class.compute()["auroc"]))
+    with pytest.warns(UserWarning, match="before the ``update``"):  # torchmetrics' own note
+        assert math.isnan(float(ScoreMetrics(2).compute()["average_precision"]))  # none seen

@@ -104,6 +104,9 @@ class Dashboard(L.Callback):
             with torch.random.fork_rng(devices=devices), torch.no_grad():
                 for writer in self.writers(trainer):
                     writer.add_graph(net, x[:2])
+        except Exception as error:  # a net torch.jit cannot trace: the run goes on without it
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            print(f"WARNING: no graph in TensorBoard: the net could not be traced ({first})")
         finally:
             net.train(was_training)
 
@@ -148,7 +151,8 @@ class Dashboard(L.Callback):
             better = value < self.best if self.mode == "min" else value > self.best
             if not better:
                 return
-        self.best = value
+        if value is not None:  # not there (yet): figures each epoch, nothing to compare
+            self.best = value
         if self.figures:
             self._log_figures(trainer, pl_module, "val", trainer.current_epoch)
 

@@ -173,6 +173,14 @@ class ScoreMetrics(Metric):
                 "scores": probs,
                 "labels": labels,
             }
+        if len(labels.unique()) < 2:  # one class only: no ranking to score
+            nan = torch.full((), float("nan"), device=self.device)
+            return {
+                "auroc": nan,
+                "average_precision": nan.clone(),
+                "scores": probs,
+                "labels": labels,
+            }
         values = {}
         for name in ("auroc", "average_precision"):
             metric = getattr(self, name)
