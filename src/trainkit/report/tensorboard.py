@@ -62,10 +62,18 @@ def scalar_layout(
 
 
 # -- run names -----------------------------------------------------------------------------------
-def _parsed(overrides: Iterable[str]) -> list[Any]:
+def _hparam_overrides(overrides: Iterable[str]) -> list[tuple[str, Any]]:
+    """(key without +/~, parsed override) of the overrides that set a hyperparameter: not
+    plumbing (NOT_HPARAMS), not a deletion."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    return OverridesParser.create().parse_overrides([str(o) for o in overrides])
+    parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
+    found = []
+    for override in parsed:
+        key = override.key_or_group.lstrip("+~")
+        if _is_hparam(key.replace("/", ".")) and not override.is_delete():
+            found.append((key, override))
+    return found
 
 
 def _is_hparam(key: str) -> bool:
@@ -87,12 +95,11 @@ def job_label(overrides: Sequence[str], exclude: Iterable[str] = ()) -> str:
     """`lr=0.01,batch_size=64`: the overrides that tell a sweep's jobs apart, by the last part
     of their key (the whole key where two would read the same)."""
     skip = {k.lstrip("+~") for k in exclude}
-    items = []
-    for override in _parsed(overrides):
-        key = override.key_or_group.lstrip("+~")
-        if key in skip or not _is_hparam(key) or override.is_delete():
-            continue
-        items.append((key, _short_value(str(override.value()))))
+    items = [
+        (key, _short_value(str(override.value())))
+        for key, override in _hparam_overrides(overrides)
+        if key not in skip
+    ]
     lasts = [re.split(r"[./]", key)[-1] for key, _ in items]
     parts = [
         f"{last if lasts.count(last) == 1 else key}={value}"
@@ -136,10 +143,8 @@ def hparam_values(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, Any]:
             value = None if value is None else str(value).rsplit(".", 1)[-1]
         if value is not None:
             values[key] = _hparam_value(value)
-    for override in _parsed(overrides):
-        key = override.key_or_group.lstrip("+~").replace("/", ".")
-        if not _is_hparam(key) or override.is_delete():
-            continue
+    for key, override in _hparam_overrides(overrides):
+        key = key.replace("/", ".")
         if key in FIXED_HPARAMS and key in values:  # e.g. model/optimizer=sgd: its class is there
             continue
         value = OmegaConf.select(cfg, key, default=None)

@@ -14,17 +14,19 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
-    BinaryAUROC,
-    BinaryAveragePrecision,
     BinaryF1Score,
     BinaryPrecision,
     BinaryRecall,
     MulticlassAccuracy,
-    MulticlassAUROC,
-    MulticlassAveragePrecision,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
+)
+from torchmetrics.functional.classification import (
+    binary_auroc,
+    binary_average_precision,
+    multiclass_auroc,
+    multiclass_average_precision,
 )
 from torchmetrics.utilities import dim_zero_cat
 
@@ -147,14 +149,6 @@ class ScoreMetrics(Metric):
         self.num_classes = num_classes
         self.add_state("probs", [], dist_reduce_fx="cat")
         self.add_state("labels", [], dist_reduce_fx="cat")
-        kw: dict[str, Any] = {"validate_args": False, "sync_on_compute": False}
-        if num_classes == 2:
-            self.auroc: Metric = BinaryAUROC(**kw)
-            self.average_precision: Metric = BinaryAveragePrecision(**kw)
-        else:
-            kw.update(num_classes=num_classes, average=None)
-            self.auroc = MulticlassAUROC(**kw)
-            self.average_precision = MulticlassAveragePrecision(**kw)
 
     def update(self, probs: Tensor, labels: Tensor) -> None:
         """probs: (N,) probability of class 1 (binary) or (N, C) class probabilities."""
@@ -165,7 +159,7 @@ class ScoreMetrics(Metric):
         # lists of batches here; under DDP, already concatenated across processes
         probs = dim_zero_cat(self.probs) if len(self.probs) else torch.zeros(0, device=self.device)
         labels = (dim_zero_cat(self.labels) if len(self.labels) else probs.new_zeros(0)).long()
-        if not len(labels):  # nothing seen: no score
+        if len(labels.unique()) < 2:  # nothing seen, or one class only: no ranking to score
             nan = torch.full((), float("nan"), device=self.device)
             return {
                 "auroc": nan,
@@ -173,21 +167,16 @@ class ScoreMetrics(Metric):
                 "scores": probs,
                 "labels": labels,
             }
-        if len(labels.unique()) < 2:  # one class only: no ranking to score
-            nan = torch.full((), float("nan"), device=self.device)
-            return {
-                "auroc": nan,
-                "average_precision": nan.clone(),
-                "scores": probs,
-                "labels": labels,
-            }
+        if self.num_classes == 2:
+            scorers, kw = (binary_auroc, binary_average_precision), {}
+        else:
+            scorers = (multiclass_auroc, multiclass_average_precision)
+            kw = {"num_classes": self.num_classes, "average": None}
         values = {}
-        for name in ("auroc", "average_precision"):
-            metric = getattr(self, name)
-            metric.reset()
+        for name, scorer in zip(("auroc", "average_precision"), scorers, strict=True):
             with warnings.catch_warnings():  # a class absent from the split is left out below
                 warnings.filterwarnings("ignore", message=".*(positive|negative) samples")
-                value = metric(probs, labels)
+                value = scorer(probs, labels, validate_args=False, **kw)
             if value.ndim:  # per class: the mean over classes that occur
                 present = torch.bincount(labels, minlength=self.num_classes) > 0
                 value = value[present].mean()
