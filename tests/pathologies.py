@@ -9,6 +9,30 @@ from torch import Tensor, nn
 
 from trainkit.data import ArrayData, ArrayDataModule
 
+# Overrides that let a run go on: no early stopping, no learning-rate drops.
+LONG = ["callbacks.early_stopping=null", "model.scheduler=null"]
+# A linear net on diabetes: plain SGD at this rate grows the loss epoch by epoch (an MLP's loss
+# jumps straight to inf instead, which hides loss_diverging and exploding_gradients).
+DIVERGING_SGD = [
+    "+experiment=tiny_regression",
+    "model.net._target_=torch.nn.Linear",
+    "model/optimizer=sgd",
+    "model.optimizer.momentum=0",
+    "model.optimizer.lr=0.3",
+]
+# A wide MLP without regularisation on breast cancer (wine is so clean that its validation loss
+# keeps falling): the validation loss turns up after a few epochs, the training loss goes on.
+OVERFITTING = [
+    "+experiment=tiny_binary",
+    "model.net.hidden=256",
+    "model.net.dropout=0",
+    "model.optimizer.weight_decay=0",
+    "model.optimizer.lr=0.01",
+    "data.batch_size=8",
+    "trainer.max_epochs=30",
+    *LONG,
+]
+
 
 class ProbabilityMLP(nn.Module):
     """An MLP that ends in a sigmoid (one output) or softmax: probabilities into a logits loss."""

@@ -7,30 +7,20 @@ import json
 import pytest
 import torch
 from conftest import compose_train
+from pathologies import DIVERGING_SGD, LONG, OVERFITTING
 
 from trainkit.doctor import SEVERITY
 from trainkit.doctor.data_checks import check_imbalance
-from trainkit.doctor.training_checks import check_baseline
+from trainkit.doctor.output_checks import check_baseline
 from trainkit.errors import TrainkitError
 from trainkit.run.train import train
 
-LONG = ["callbacks.early_stopping=null", "model.scheduler=null"]
-# A linear net on diabetes: plain SGD at this rate grows the loss epoch by epoch (an MLP's loss
-# jumps straight to inf instead, which hides loss_diverging and exploding_gradients).
-DIVERGING_SGD = [
-    "+experiment=tiny_regression",
-    "model.net._target_=torch.nn.Linear",
-    "model/optimizer=sgd",
-    "model.optimizer.momentum=0",
-    "model.optimizer.lr=0.3",
-]
-
-# code -> (overrides, text the message must contain)
+# code -> (overrides, text the message or one of the fixes to try must contain)
 PATHOLOGIES = {
     # built differently from the cases below: Adam with a huge rate, sigmoid depth, plain SGD
     "loss_diverging (adam)": (
         ["+experiment=tiny_binary", "model.optimizer.lr=10", "trainer.max_epochs=8", *LONG],
-        "lower model.optimizer.lr from 10",
+        "model.optimizer.lr=0.001",
     ),
     "vanishing_gradients (sigmoid depth)": (
         [
@@ -52,13 +42,13 @@ PATHOLOGIES = {
             "trainer.max_epochs=10",
             *LONG,
         ],
-        "tune.lr_find=true",
+        "model.optimizer.lr=0.01",
     ),
     "loss_not_decreasing": (
         ["+experiment=tiny_binary", "model.optimizer.lr=1e-7", "trainer.max_epochs=6", *LONG],
-        "raise model.optimizer.lr from 1e-07 to about 1e-3",
+        "model.optimizer.lr=0.001",
     ),
-    "loss_diverging": ([*DIVERGING_SGD, "trainer.max_epochs=8", *LONG], "lower model.optimizer.lr"),
+    "loss_diverging": ([*DIVERGING_SGD, "trainer.max_epochs=8", *LONG], "model.optimizer.lr=0.01"),
     "exploding_gradients": ([*DIVERGING_SGD, "trainer.max_epochs=8", *LONG], "gradient_clip_val"),
     "non_finite_loss": ([*DIVERGING_SGD, "trainer.max_epochs=40", *LONG], "last good checkpoints"),
     "prediction_collapse": (
@@ -76,21 +66,12 @@ PATHOLOGIES = {
             "trainer.max_epochs=8",
             *LONG,
         ],
-        "majority class",
+        "model.optimizer.weight_decay=0.01",
     ),
     "overfitting": (
-        [
-            # breast cancer: wine is so clean that its validation loss keeps falling
-            "+experiment=tiny_binary",
-            "model.net.hidden=256",
-            "model.net.dropout=0",
-            "model.optimizer.weight_decay=0",
-            "model.optimizer.lr=0.01",
-            "data.batch_size=8",
-            "trainer.max_epochs=30",
-            *LONG,
-        ],
-        "weight_decay",
+        OVERFITTING,
+        # run in-process, without the command line: scripts/ runs get the early-stopping fix
+        "model.optimizer.weight_decay=0.01",
     ),
     "probabilities_into_logits_loss": (
         [
@@ -145,8 +126,9 @@ def test_pathology_is_named_with_its_fix(tmp_path, code):
     found = {d["code"]: d for d in summary["diagnostics"]}
     assert code in found, f"expected {code}, got {sorted(found)}"
     assert found[code]["severity"] == SEVERITY[code]
-    assert fix in found[code]["message"]
-    assert "Try:" in found[code]["message"]
+    assert fix in found[code]["message"] or any(fix in t for t in found[code]["try"])
+    # a fix to run, or plain words that no config setting fixes it
+    assert found[code]["try"] or "No config setting fixes this" in found[code]["message"]
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -174,15 +156,90 @@ def test_imbalance_threshold_separates_63_37_from_90_10():
     assert check_imbalance(torch.tensor([0] * 90 + [1] * 10), 2, 4.0) is not None
 
 
+def facts(**kw):
+    from trainkit.doctor.observe import RunFacts
+
+    return RunFacts(**{"lr": 1e-3, "optimizer": "Adam", "scale": 0.69, **kw})
+
+
 def test_accuracy_paradox_is_no_better_than_baseline():
     # 3 classes: the two common ones learned, the rare one (5%) never recalled
     confusion = torch.tensor([[50, 2, 0], [3, 40, 0], [4, 1, 0]])
     metrics = {"val/acc": 0.9, "val/loss": 0.3}
-    found = check_baseline(metrics, {"val/acc": 0.5}, confusion, 0.02, 0.1)
+    found = check_baseline(metrics, {"val/acc": 0.5}, confusion, facts(), 0.01, 0.1, 0.1)
     assert found is not None and found.code == "no_better_than_baseline"
     assert "accuracy paradox" in found.message and "class 2" in found.message
+    assert {"model.class_weights": "balanced"} in found.fixes
     healthy = torch.tensor([[50, 2, 0], [3, 40, 0], [1, 0, 4]])
-    assert check_baseline(metrics, {"val/acc": 0.5}, healthy, 0.02, 0.1) is None
+    assert check_baseline(metrics, {"val/acc": 0.5}, healthy, facts(), 0.01, 0.1, 0.1) is None
+
+
+def test_binomial_tail_matches_scipy():
+    from scipy.stats import binom
+
+    from trainkit.doctor.output_checks import binomial_tail
+
+    for k, n, p in [(17, 36, 0.39), (0, 10, 0.5), (30, 30, 0.9), (520, 1000, 0.5), (3, 50, 0.01)]:
+        assert binomial_tail(k, n, p) == pytest.approx(binom.sf(k - 1, n, p), rel=1e-9, abs=1e-300)
+
+
+def test_small_validation_splits_are_judged_by_chance_not_a_margin():
+    # random labels, 36 validation rows: 17 right where the majority (39%) would get 14
+    by_chance = torch.tensor([[8, 3, 3], [4, 5, 3], [6, 0, 4]])
+    found = check_baseline({}, {"val/acc": 14 / 36}, by_chance, facts(), 0.01, 0.1, 0.1)
+    assert found is not None and "36 validation samples" in found.message
+    # the same accuracy on 3600 rows is no accident
+    learned = by_chance * 100
+    assert check_baseline({}, {"val/acc": 14 / 36}, learned, facts(), 0.01, 0.1, 0.1) is None
+
+
+def test_class_weights_are_judged_by_the_rare_class_they_find():
+    # 95/5 with weights: accuracy below the majority share, but the rare class is found
+    confusion = torch.tensor([[170, 40], [1, 10]])
+    weighted = facts(weighted=True, imbalanced=True, single_logit=True)
+    assert check_baseline({}, {"val/acc": 210 / 221}, confusion, weighted, 0.01, 0.1, 0.1) is None
+    # without weights the majority-only model is named, and weights are the first fix
+    majority = torch.tensor([[210, 0], [11, 0]])
+    plain = facts(imbalanced=True, single_logit=True)
+    found = check_baseline({}, {"val/acc": 210 / 221}, majority, plain, 0.01, 0.1, 0.1)
+    assert found is not None and found.fixes[0] == {"model.pos_weight": "balanced"}
+
+
+def test_overfitting_needs_a_rise_that_matters_next_to_the_loss_scale():
+    from trainkit.doctor.training_checks import check_overfitting
+
+    train = [1.0 / (i + 1) for i in range(20)]
+    tiny_rise = [0.0115] * 10 + [0.0159] * 10  # +38 %, but 0.2 % of the trivial loss
+    args = (5, 0.25, 0.05, 0.05, True)
+    assert check_overfitting(train, tiny_rise, facts(scale=2.3), *args) is None
+    real = [0.3] * 10 + [0.6] * 10
+    assert check_overfitting(train, real, facts(scale=0.69), *args) is not None
+    # early stopping ended it: the wasted epochs are bounded, nothing to act on
+    assert check_overfitting(train, real, facts(scale=0.69, stopped_early=True), *args) is None
+
+
+def test_gradient_words_follow_the_numbers():
+    from trainkit.doctor.gradient_checks import check_gradients
+
+    falling = [1.7e14] * 5 + [1.05e14] * 5
+    found = check_gradients(falling, 0.0, 1.0, facts(), 1e3, 100.0, 1e-7, 0.5, 1e-4)
+    assert "stayed huge" in found.message and "grew" not in found.message
+    # scale-aware: 700 is huge next to a loss of 0.66 ...
+    assert check_gradients([700.0] * 9, 0.0, 1.0, facts(scale=0.66), 1e2, 100.0, 1e-7, 0.5, 1e-4)
+    # ... and the output bias that did get a gradient is not rounded away
+    found = check_gradients([1.0] * 9, 0.9999, 1.0, facts(), 1e3, 100.0, 1e-7, 0.5, 1e-4)
+    assert ">99%" in found.message and "100%" not in found.message
+
+
+def test_label_advice_never_repeats_the_setting_in_use():
+    from trainkit.doctor.data_checks import check_labels
+
+    found = check_labels({"train": torch.tensor([-1, 0, 1, 2]), "val": torch.tensor([0, 1])}, 3)
+    assert "data.num_classes=3" not in found.message and "num_classes=4" in found.message
+    assert "1 label out of range" in found.message
+    assert found.fixes == []  # relabelling happens in the data module
+    found = check_labels({"train": torch.tensor([0, 1, 2, 3])}, 3)
+    assert found.fixes == [{"data.num_classes": 4}]
 
 
 def test_overfit_debug_reaches_near_zero_or_says_why(tmp_path):
@@ -200,7 +257,7 @@ def test_overfit_debug_reaches_near_zero_or_says_why(tmp_path):
         ],
     )
     found = {d["code"]: d["message"] for d in broken["diagnostics"]}
-    assert "simplify until it learns" in found["loss_not_decreasing"]
+    assert "Simplify until it learns" in found["loss_not_decreasing"]
 
 
 @pytest.mark.parametrize("mode", ["fast", "limit", "profile"])
@@ -272,7 +329,7 @@ def test_labels_are_checked_before_the_lr_finder_steps(tmp_path):
 
 
 def test_constant_outputs_are_not_called_probabilities():
-    from trainkit.doctor.training_checks import check_probability_outputs
+    from trainkit.doctor.output_checks import check_probability_outputs
 
     assert check_probability_outputs(torch.zeros(50, 1), single_logit=True) is None
     assert check_probability_outputs(torch.rand(50, 1), single_logit=True) is not None

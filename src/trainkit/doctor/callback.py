@@ -13,8 +13,9 @@ from torch import Tensor
 from trainkit.compat.lightning import logs_this_step
 from trainkit.doctor import data_checks as dc
 from trainkit.doctor import observe as obs
-from trainkit.doctor.diagnose import diagnose
-from trainkit.doctor.findings import Finding, finding, fmt, print_findings
+from trainkit.doctor.diagnose import WEIGHT_SPECS, diagnose
+from trainkit.doctor.findings import Advisor, Finding, finding, fmt, print_findings
+from trainkit.doctor.training_checks import LR, lr_down
 from trainkit.errors import TrainkitError
 
 # Findings made before or during training (the rest are judged once training ends).
@@ -48,9 +49,11 @@ class TrainingDoctor(L.Callback):
         diverge_factor: float = 2.0,
         overfit_window: int = 5,
         overfit_rise: float = 0.25,
+        overfit_floor: float = 0.05,
         overfit_train_drop: float = 0.05,
         collapse_share: float = 0.95,
         collapse_excess: float = 0.1,
+        baseline_alpha: float = 0.01,
         baseline_margin: float = 0.1,
         paradox_recall: float = 0.1,
         grad_explode: float = 1e3,
@@ -77,6 +80,12 @@ class TrainingDoctor(L.Callback):
         self._inspected = False
         self._targets: dict[str, Tensor] = {}
         self._val_inputs: Tensor | None = None
+        self._start_weights: list[Tensor] | None = None
+        self.start_init_scale: float | None = None
+        self.imbalance_ratio: float | None = None
+        self.single_logit = False
+        # set by the run: turns fixes into overrides valid for its config, and its command
+        self.advisor: Advisor | None = None
 
     @property
     def t(self) -> dict[str, Any]:
@@ -84,6 +93,7 @@ class TrainingDoctor(L.Callback):
 
     def add(self, item: Finding | None) -> None:
         if item is not None and all(f.code != item.code for f in self.findings):
+            item.advise(self.advisor)
             self.findings.append(item)
 
     # -- before training -----------------------------------------------------------------------
@@ -91,6 +101,10 @@ class TrainingDoctor(L.Callback):
         if trainer.optimizers and math.isnan(self.initial_lr):  # a resume keeps the first
             self.initial_lr = float(trainer.optimizers[0].param_groups[0]["lr"])
         self.inspect_data(trainer.datamodule, pl_module)
+        # where the weights start: how far they move, and how large they were made
+        self._start_weights = obs.weight_snapshot(pl_module)
+        if self.start_init_scale is None:
+            self.start_init_scale = obs.init_scale(pl_module)
 
     def inspect_data(self, datamodule: Any, pl_module: L.LightningModule) -> None:
         """The checks before the first step; a label out of range raises. Runs once per fit."""
@@ -102,6 +116,10 @@ class TrainingDoctor(L.Callback):
         self._targets = {s: y for s, (_, y) in data.items() if s in ("train", "val")}
         if "val" in data:
             self._val_inputs = data["val"][0][: t["output_sample"]]
+            outputs = obs.sample_outputs(pl_module, self._val_inputs[:2])
+            self.single_logit = outputs is not None and (
+                outputs.ndim == 1 or outputs.shape[-1] == 1
+            )
         num_classes = getattr(pl_module, "num_classes", None)
         if num_classes:
             labels = dc.check_labels({s: y for s, (_, y) in data.items()}, num_classes)
@@ -109,10 +127,8 @@ class TrainingDoctor(L.Callback):
                 self.add(labels)
                 raise TrainkitError(labels.message)
             if "train" in data:
-                weighted = any(
-                    getattr(pl_module, k, None) is not None
-                    for k in ("class_weights_spec", "pos_weight_spec")
-                )
+                weighted = any(getattr(pl_module, k, None) is not None for k in WEIGHT_SPECS)
+                self.imbalance_ratio = dc.imbalance_ratio(data["train"][1], num_classes)
                 self.add(
                     dc.check_imbalance(
                         data["train"][1], num_classes, t["imbalance_ratio"], weighted
@@ -215,19 +231,51 @@ class TrainingDoctor(L.Callback):
             else:
                 checkpoint.save_last = False
                 checkpoint.save_top_k = 0
-        self.add(
-            finding(
+        self.add(self._non_finite(trainer, where, value))
+
+    def _non_finite(self, trainer: L.Trainer, where: str, value: float) -> Finding:
+        """The finding for a loss gone NaN/Inf, with the cause the run's curves point to."""
+        facts = self._lr_facts(trainer)
+        norms = [v for _, v in self.grad_norms] + [float(v) for _, v in self._pending]
+        norms = [v for v in norms if math.isfinite(v)]
+        losses = [self.train_losses[e] for e in sorted(self.train_losses)]
+        calm = (
+            len(norms) >= 5
+            and max(norms[-3:]) < 10 * statistics.median(norms)
+            and (len(losses) < 2 or losses[-1] <= losses[0])
+            and facts.lr <= 3 * facts.usual_lr
+        )
+        seen = (
+            f"The {where} loss became {value} at epoch {trainer.current_epoch} (step "
+            f"{trainer.global_step}); training was stopped and the last good checkpoints were "
+            "kept."
+        )
+        if calm:  # nothing grew before it: the arithmetic, not the step size
+            return finding(
                 "non_finite_loss",
-                f"The {where} loss became {value} at epoch {trainer.current_epoch} "
-                f"(step {trainer.global_step}); training was stopped and the last good "
-                "checkpoints were kept.",
-                "Once a loss is NaN or Inf every later step is garbage.",
-                f"lower model.optimizer.lr from {fmt(self.initial_lr)} to about "
-                f"{fmt(self.initial_lr / 10)}, set trainer.gradient_clip_val=1.0, and look for "
-                "log(0), division by zero or unscaled inputs (data.standardize=true).",
+                seen + " Until then the loss fell and the gradient norm stayed steady (median "
+                f"{fmt(statistics.median(norms))}).",
+                "A NaN out of a calm run comes from the net's or the loss's own arithmetic: "
+                "log(0), division by zero, sqrt of a negative, or a NaN in the data.",
+                no_fix="find the operation that makes the NaN (torch.autograd.set_detect_anomaly"
+                "(True) names it) and guard it, e.g. with a small epsilon.",
                 epoch=trainer.current_epoch,
             )
+        down = lr_down(facts)
+        return finding(
+            "non_finite_loss",
+            seen,
+            f"Once a loss is NaN or Inf every later step is garbage. The steps were too large "
+            f"for the loss surface: learning rate {fmt(facts.lr)} ({facts.optimizer} usually "
+            f"trains at about {fmt(facts.usual_lr)}).",
+            "If a smaller rate does not cure it, look for log(0) and division by zero in the "
+            "net, and for unscaled inputs.",
+            [{LR: down, "trainer.gradient_clip_val": 1.0}, {LR: down}],
+            epoch=trainer.current_epoch,
         )
+
+    def _lr_facts(self, trainer: L.Trainer) -> obs.RunFacts:
+        return obs.RunFacts(lr=self.initial_lr, **obs.optimizer_facts(trainer))
 
     def _record_train_loss(self, trainer: L.Trainer, epoch: int) -> None:
         value = trainer.callback_metrics.get("train/loss")
@@ -286,17 +334,17 @@ class TrainingDoctor(L.Callback):
             "initial_lr": self.initial_lr,
             "first_loss": self.first_loss,
             "stopped_non_finite": self.stopped_non_finite,
+            "start_init_scale": self.start_init_scale,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.findings = [
-            Finding(f["code"], f["message"], f.get("epoch")) for f in state_dict.get("findings", [])
-        ]
+        self.findings = [Finding.from_dict(f) for f in state_dict.get("findings", [])]
         self.train_losses = {int(k): v for k, v in state_dict.get("train_losses", {}).items()}
         self.val_history = [{"confusion": None, **r} for r in state_dict.get("val_history", [])]
         self.grad_norms = [tuple(x) for x in state_dict.get("grad_norms", [])]
         self._pending = [(s, torch.tensor(v)) for s, v in state_dict.get("pending_grad_norms", [])]
         self._grad_max = state_dict.get("grad_max")
         self.stopped_non_finite = state_dict.get("stopped_non_finite", False)
+        self.start_init_scale = state_dict.get("start_init_scale")
         self.initial_lr = state_dict.get("initial_lr", self.initial_lr)
         self.first_loss = state_dict.get("first_loss", self.first_loss)

@@ -19,49 +19,70 @@ def check_labels(targets: dict[str, Tensor], num_classes: int) -> Finding | None
     if not bad:
         return None
     where = "; ".join(
-        f"{s}: {n} labels out of range, labels span {lo}..{hi}" for s, (n, lo, hi) in bad.items()
+        f"{s}: {n} {'label' if n == 1 else 'labels'} out of range, labels span {lo}..{hi}"
+        for s, (n, lo, hi) in bad.items()
     )
     seen = torch.unique(torch.cat([y.reshape(-1) for y in targets.values()])).tolist()
     shown = ", ".join(map(str, seen[:8])) + (f", ... ({len(seen)} in all)" if len(seen) > 8 else "")
-    fix = label_fix(seen, num_classes)
-    if fix is None:  # labels 0..top: the net has too few classes for them
+    relabel = label_fix(seen, num_classes)
+    fixes: list[dict] = []
+    if relabel is None:  # labels 0..top: the net has too few classes for them
         top = seen[-1]
-        fix = (
-            f"set the number of classes to {top + 1} with data.num_classes={top + 1} (model."
-            "num_classes and the net's output size follow it unless overridden; a one-logit "
-            f"binary net must become a classifier with num_classes={top + 1} outputs), or map "
-            f"the labels to 0..{num_classes - 1} in the data module."
+        advice = (
+            f"Give the data {top + 1} classes (model.num_classes and the net's output size "
+            f"follow data.num_classes unless overridden; a one-logit binary net must become a "
+            f"classifier with {top + 1} outputs), or map the labels to 0..{num_classes - 1} in "
+            "the data module."
         )
+        fixes = [{"data.num_classes": top + 1}]
+        no_fix = ""
     else:
-        fix = f"{fix} in the data module, so that they are 0..{len(seen) - 1}."
+        classes = len(seen)
+        more = (
+            f", and give the data {classes} classes (data.num_classes={classes})"
+            if classes > num_classes
+            else ""
+        )
+        advice = ""
+        no_fix = f"{relabel} in the data module, so that they are 0..{classes - 1}{more}."
     return finding(
         "labels_out_of_range",
         f"Labels outside [0, {num_classes}) ({where}; labels seen: {shown}).",
         "The loss would index past the net's outputs: cross-entropy crashes, BCE trains on "
         "nonsense.",
-        fix,
+        advice,
+        fixes,
+        no_fix,
     )
+
+
+def imbalance_ratio(train_targets: Tensor, num_classes: int) -> float | None:
+    """Majority/minority count ratio of the classes present (None with fewer than two)."""
+    counts = torch.bincount(train_targets.long().clamp(min=0), minlength=num_classes).double()
+    present = counts[counts > 0]
+    return float(present.max() / present.min()) if len(present) >= 2 else None
 
 
 def check_imbalance(
     train_targets: Tensor, num_classes: int, max_ratio: float, weighted: bool = False
 ) -> Finding | None:
-    """Majority/minority count ratio above `max_ratio` (90/10 is 9; 63/37 is 1.7)."""
+    """Majority/minority count ratio above `max_ratio` (90/10 is 9; 63/37 is 1.7), with a loss
+    that does not weight the classes (weights are what answers skewed labels)."""
     counts = torch.bincount(train_targets.long().clamp(min=0), minlength=num_classes).double()
     present = counts[counts > 0]
-    if len(present) < 2:
+    if len(present) < 2 or weighted:
         return None
     ratio = float(present.max() / present.min())
     if ratio < max_ratio:
         return None
     shares = ", ".join(f"{i}: {c / counts.sum():.1%}" for i, c in enumerate(counts.tolist()))
-    weights = "model.pos_weight=balanced" if num_classes == 2 else "model.class_weights=balanced"
+    key = "model.pos_weight" if num_classes == 2 else "model.class_weights"
     return finding(
         "class_imbalance",
         f"Training labels are skewed {ratio:.1f}:1 (class shares {shares}).",
         "Accuracy can look high while the rare class is never found.",
-        ("class weights are set; " if weighted else f"{weights}, and ")
-        + "judge the run by recall and F1 of the rare class, not accuracy.",
+        "Judge the run by recall and F1 of the rare class, not accuracy.",
+        [{key: "balanced"}] + ([{"model.class_weights": "balanced"}] if num_classes == 2 else []),
     )
 
 
@@ -82,8 +103,9 @@ def check_scaling(x: Tensor, mean_tol: float, std_low: float, std_high: float) -
         f"largest std {fmt(largest)}, median std {fmt(typical)}.",
         "Features on very different scales make one learning rate too big for some weights and "
         "too small for others, so training is slow or unstable.",
-        "data.standardize=true (statistics from the training split only), or scale the features "
-        "in your data module.",
+        "Standardising uses statistics of the training split only; or scale the features in "
+        "your data module.",
+        [{"data.standardize": True}],
     )
 
 
@@ -115,6 +137,6 @@ def check_overlap(
         f"Identical samples appear in the training split and in evaluation: {seen}.",
         "The model is scored on samples it trained on, so validation and test metrics are too "
         "optimistic (leakage).",
-        "remove duplicate rows before splitting (e.g. drop_duplicates), or split by a group key "
-        "so copies stay together.",
+        no_fix="remove duplicate rows before splitting (e.g. drop_duplicates), or split by a "
+        "group key so copies stay together.",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 import lightning as L
@@ -10,45 +11,68 @@ import lightning as L
 from trainkit.doctor import observe as obs
 from trainkit.doctor import training_checks as tc
 from trainkit.doctor.findings import Finding
+from trainkit.doctor.gradient_checks import check_gradients
+from trainkit.doctor.output_checks import check_baseline, check_collapse, check_probability_outputs
+
+WEIGHT_SPECS = ("class_weights_spec", "pos_weight_spec")  # a task's class weights, if any
+
+
+def run_facts(
+    doctor: Any, trainer: L.Trainer, pl_module: L.LightningModule
+) -> tuple[obs.RunFacts, dict[str, float]]:
+    """The scales and settings the checks judge this run's numbers against, and the trivial
+    predictor's validation metrics."""
+    baseline = obs.baseline_metrics(pl_module, trainer.datamodule, doctor._targets)
+    train = [doctor.train_losses[e] for e in sorted(doctor.train_losses)]
+    scale = baseline.get("val/loss")
+    recent = sum(train[-3:]) / len(train[-3:]) if train else float("nan")
+    early = trainer.early_stopping_callback
+    norms = [v for _, v in doctor.grad_norms if math.isfinite(v)]
+    codes = {f.code for f in doctor.findings}
+    return obs.RunFacts(
+        lr=doctor.initial_lr,
+        **obs.optimizer_facts(trainer),
+        scale=scale if scale is not None and math.isfinite(scale) and scale > 0 else None,
+        moved=obs.weight_movement(pl_module, doctor._start_weights),
+        clip=obs.gradient_clip(trainer),
+        grad_median=statistics.median(norms) if norms else None,
+        init_scale=doctor.start_init_scale,
+        weighted=any(getattr(pl_module, k, None) is not None for k in WEIGHT_SPECS),
+        imbalanced=doctor.imbalance_ratio is not None
+        and doctor.imbalance_ratio >= doctor.t["imbalance_ratio"],
+        single_logit=doctor.single_logit,
+        unscaled_inputs="unscaled_inputs" in codes,
+        train_beat_baseline=scale is not None and math.isfinite(recent) and recent < 0.9 * scale,
+        stopped_early=early is not None and getattr(early, "stopped_epoch", 0) > 0,
+    ), baseline
 
 
 def diagnose(doctor: Any, trainer: L.Trainer, pl_module: L.LightningModule) -> list[Finding | None]:
     """Every end-of-training check; None where a check found nothing."""
     found: list[Finding | None] = []
-    t, lr = doctor.t, doctor.initial_lr
+    t = doctor.t
+    facts, baseline = run_facts(doctor, trainer, pl_module)
     train = [doctor.train_losses[e] for e in sorted(doctor.train_losses)]
     # judged on the whole data only; debug runs see a few batches on purpose
     partial = bool(trainer.fast_dev_run) or t["expect_overfit"]
     best = obs.best_record(doctor.val_history, trainer)
-    baseline = obs.baseline_metrics(pl_module, trainer.datamodule, doctor._targets)
-    diverging = tc.check_diverging(train, doctor.first_loss, lr, t["diverge_factor"])
+    diverging = tc.check_diverging(train, doctor.first_loss, facts, t["diverge_factor"])
     found.append(diverging)
     if t["expect_overfit"]:
-        found.append(tc.check_overfit_debug(train, t["overfit_target"], lr))
+        found.append(tc.check_overfit_debug(train, t["overfit_target"], facts))
     elif not partial:
-        found.append(
-            tc.check_flat(
-                train, baseline.get("val/loss"), lr, t["flat_min_epochs"], t["flat_min_drop"]
-            )
-        )
-        paired = [r for r in doctor.val_history if r["epoch"] in doctor.train_losses]
+        found.append(tc.check_flat(train, facts, t["flat_min_epochs"], t["flat_min_drop"]))
         if diverging is None:  # a rising validation loss is then no sign of memorising
-            found.append(
-                tc.check_overfitting(
-                    [doctor.train_losses[r["epoch"]] for r in paired],
-                    [r.get("val/loss", float("nan")) for r in paired],
-                    t["overfit_window"],
-                    t["overfit_rise"],
-                    t["overfit_train_drop"],
-                )
-            )
+            found.append(_overfitting(doctor, trainer, facts, best))
     if best is not None and not partial:
         metrics = {k: v for k, v in best.items() if k.startswith("val/")}
         found.append(
-            tc.check_baseline(
+            check_baseline(
                 metrics,
                 baseline,
                 best.get("confusion"),
+                facts,
+                t["baseline_alpha"],
                 t["baseline_margin"],
                 t["paradox_recall"],
             )
@@ -58,21 +82,20 @@ def diagnose(doctor: Any, trainer: L.Trainer, pl_module: L.LightningModule) -> l
         for record in (best, last) if math.isfinite(last.get("val/loss", 0.0)) else (best,):
             if record.get("confusion") is not None:
                 found.append(
-                    tc.check_collapse(
-                        record["confusion"], t["collapse_share"], t["collapse_excess"]
+                    check_collapse(
+                        record["confusion"], facts, t["collapse_share"], t["collapse_excess"]
                     )
                 )
     outputs = obs.sample_outputs(pl_module, doctor._val_inputs)
     if outputs is not None and getattr(pl_module, "num_classes", None):
-        single = outputs.ndim == 1 or outputs.shape[-1] == 1
-        found.append(tc.check_probability_outputs(outputs, single))
+        found.append(check_probability_outputs(outputs, doctor.single_logit))
     dead, depth = obs.gradient_reach(pl_module, doctor._grad_max)
     found.append(
-        tc.check_gradients(
+        check_gradients(
             [v for _, v in doctor.grad_norms],
             dead,
             depth,
-            lr,
+            facts,
             t["grad_explode"],
             t["grad_growth"],
             t["grad_vanish"],
@@ -81,3 +104,28 @@ def diagnose(doctor: Any, trainer: L.Trainer, pl_module: L.LightningModule) -> l
         )
     )
     return found
+
+
+def _overfitting(
+    doctor: Any, trainer: L.Trainer, facts: obs.RunFacts, best: dict | None
+) -> Finding | None:
+    """Overfitting judged on epochs with both losses, and only where the monitored metric
+    itself got worse after its best epoch."""
+    t = doctor.t
+    paired = [r for r in doctor.val_history if r["epoch"] in doctor.train_losses]
+    monitor, mode = obs.monitored(trainer)
+    worse = True
+    if best is not None and monitor in best and paired:
+        last = paired[-1].get(monitor, float("nan"))
+        change = last - best[monitor] if mode == "min" else best[monitor] - last
+        worse = math.isfinite(last) and change > 0
+    return tc.check_overfitting(
+        [doctor.train_losses[r["epoch"]] for r in paired],
+        [r.get("val/loss", float("nan")) for r in paired],
+        facts,
+        t["overfit_window"],
+        t["overfit_rise"],
+        t["overfit_floor"],
+        t["overfit_train_drop"],
+        worse,
+    )

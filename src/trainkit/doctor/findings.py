@@ -1,8 +1,10 @@
-"""A finding: a diagnostic code with a message in plain words (what, why, what to try)."""
+"""A finding: a diagnostic code with a message in plain words (what, why, what to try), and the
+config changes that fix it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 SEVERITY = {
@@ -21,31 +23,103 @@ SEVERITY = {
     "train_eval_overlap": "warning",
 }
 
+# One fix: config keys and the values to give them, applied together ({} never occurs).
+Fix = dict[str, Any]
+# Turns a finding's fixes into override strings valid for the run's config, and the command.
+Advisor = Callable[[list[Fix]], tuple[list[str], str | None]]
+
 
 @dataclass
 class Finding:
-    """One diagnosis; `message` says what was seen (with numbers), why it matters, what to try."""
+    """One diagnosis. `seen` says what was measured (with numbers), `why` why it matters,
+    `advice` what to do in words; `fixes` are the config changes that cure it, best first, and
+    `no_fix` says why no config change can when there are none."""
 
     code: str
-    message: str
+    seen: str
+    why: str = ""
+    advice: str = ""
     epoch: int | None = None
+    fixes: list[Fix] = field(default_factory=list)
+    no_fix: str = ""
+    # filled by `advise`: the fixes as overrides valid for this run's config, and its command
+    tries: list[str] | None = None
+    command: str | None = None
 
     @property
     def severity(self) -> str:
         return SEVERITY[self.code]
 
+    @property
+    def message(self) -> str:
+        tries = self.tries if self.tries is not None else [render(f) for f in self.fixes]
+        parts = [self.seen, self.why]
+        if tries:
+            parts.append(f"Try: {'; or '.join(tries)}.")
+        elif self.no_fix:
+            parts.append(f"No config setting fixes this: {self.no_fix}")
+        if self.advice:
+            parts.append(self.advice)
+        return " ".join(p.strip() for p in parts if p)
+
+    def advise(self, advisor: Advisor | None) -> None:
+        """Resolve the fixes into overrides and a command for this run (once)."""
+        if self.tries is not None or advisor is None:
+            return
+        self.tries, self.command = advisor(self.fixes)
+
     def to_dict(self) -> dict[str, Any]:
+        tries = self.tries if self.tries is not None else [render(f) for f in self.fixes]
         return {
             "code": self.code,
             "severity": self.severity,
             "epoch": self.epoch,
             "message": self.message,
+            "try": tries,
+            "command": self.command,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """A finding saved by `to_dict` (in a checkpoint): its words as they were."""
+        return cls(
+            data["code"],
+            data.get("message", ""),
+            epoch=data.get("epoch"),
+            tries=list(data.get("try") or []),
+            command=data.get("command"),
+        )
 
-def finding(code: str, seen: str, why: str, fix: str, epoch: int | None = None) -> Finding:
-    """Compose the message from its three parts."""
-    return Finding(code, f"{seen} {why} Try: {fix}", epoch)
+
+def finding(
+    code: str,
+    seen: str,
+    why: str,
+    advice: str = "",
+    fixes: list[Fix] | None = None,
+    no_fix: str = "",
+    epoch: int | None = None,
+) -> Finding:
+    """A finding from its parts (see `Finding`)."""
+    return Finding(code, seen, why, advice, epoch, list(fixes or []), no_fix)
+
+
+def render(fix: Fix) -> str:
+    """A fix as plain overrides, without knowing the run's config: `key=value ...`."""
+    return " ".join(f"{key}={value_text(value)}" for key, value in fix.items())
+
+
+def value_text(value: Any) -> str:
+    """A value as a Hydra override writes it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return fmt(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(value_text(v) for v in value) + "]"
+    return str(value)
 
 
 def fmt(value: float) -> str:
@@ -54,7 +128,7 @@ def fmt(value: float) -> str:
 
 
 def print_findings(findings: list[Finding]) -> None:
-    """The doctor's findings on the console, most severe first."""
+    """The doctor's findings on the console, most severe first, each with its command."""
     from rich.console import Console
 
     console = Console()
@@ -68,3 +142,5 @@ def print_findings(findings: list[Finding]) -> None:
         console.print(
             f"[{colour[f.severity]}]{f.severity} {f.code}[/]: {f.message}", highlight=False
         )
+        if f.command and f.severity != "info":
+            console.print(f"  run: {f.command}", highlight=False, soft_wrap=True)

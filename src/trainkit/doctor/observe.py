@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import statistics
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -36,12 +39,17 @@ def split_data(datamodule: Any, max_rows: int) -> dict[str, tuple[Tensor, Tensor
     return data
 
 
-def best_record(history: list[dict[str, Any]], trainer: L.Trainer) -> dict[str, Any] | None:
-    monitor = "val/loss"
-    mode = "min"
+def monitored(trainer: L.Trainer) -> tuple[str, str]:
+    """The metric the best checkpoint is chosen by, and whether lower or higher is better."""
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and getattr(checkpoint, "monitor", None):
-        monitor, mode = checkpoint.monitor, checkpoint.mode
+        return checkpoint.monitor, checkpoint.mode
+    return "val/loss", "min"
+
+
+def best_record(history: list[dict[str, Any]], trainer: L.Trainer) -> dict[str, Any] | None:
+    """The validation record of the best epoch by the monitored metric."""
+    monitor, mode = monitored(trainer)
     finite = [r for r in history if math.isfinite(r.get(monitor, float("nan")))]
     if not finite:
         return None
@@ -94,3 +102,102 @@ def gradient_reach(pl_module: L.LightningModule, grad_max: Tensor | None) -> tup
     if len(matrices) >= 2 and float(peaks[matrices[-1]]) > 0:
         depth = float(peaks[matrices[0]] / peaks[matrices[-1]])
     return share, depth
+
+
+# The learning rate each optimiser usually trains well at (its docs' and common practice's
+# default); a rate far from it is the first suspect when a loss will not move or blows up.
+USUAL_LR = {
+    "SGD": 0.01, "Adam": 1e-3, "AdamW": 1e-3, "NAdam": 2e-3, "RAdam": 1e-3, "Adamax": 2e-3,
+    "RMSprop": 1e-3, "Adagrad": 1e-2, "Adadelta": 1.0, "LBFGS": 1.0, "SparseAdam": 1e-3,
+}  # fmt: skip
+
+
+@dataclass
+class RunFacts:
+    """What the checks judge a run's numbers against: its optimiser and its scales."""
+
+    lr: float = float("nan")
+    optimizer: str = "the optimiser"
+    usual_lr: float = 1e-3
+    weight_decay: float = 0.0
+    scale: float | None = None  # the trivial predictor's validation loss: the loss's scale
+    moved: float | None = None  # how far the weights moved over training, relative to their size
+    clip: float | None = None  # the gradient norm steps are clipped to, if any
+    grad_median: float | None = None  # median measured gradient norm (before clipping)
+    init_scale: float | None = None  # weights at the start next to a standard initialisation
+    weighted: bool = False  # the loss weights classes
+    imbalanced: bool = False  # training labels skewed past the doctor's imbalance ratio
+    single_logit: bool = False  # a binary net with one output
+    unscaled_inputs: bool = False  # the input check found features far from unit scale
+    train_beat_baseline: bool = False  # the training loss got clearly below the trivial one
+    stopped_early: bool = False  # early stopping ended training
+    val_size: int | None = None
+
+
+def optimizer_facts(trainer: L.Trainer) -> dict[str, Any]:
+    """The first optimiser's name, usual learning rate and weight decay."""
+    if not trainer.optimizers:
+        return {}
+    optimizer = trainer.optimizers[0]
+    name = type(optimizer).__name__
+    usual = USUAL_LR.get(name)
+    if usual is None:
+        default = inspect.signature(type(optimizer).__init__).parameters.get("lr")
+        usual = default.default if default and isinstance(default.default, float) else 1e-3
+    group = optimizer.param_groups[0]
+    return {
+        "optimizer": name,
+        "usual_lr": usual,
+        "weight_decay": float(group.get("weight_decay", 0)),
+    }
+
+
+def gradient_clip(trainer: L.Trainer) -> float | None:
+    """The norm each step's gradient is clipped to (None when steps are not clipped by norm)."""
+    value = getattr(trainer, "gradient_clip_val", None)
+    algorithm = str(getattr(trainer, "gradient_clip_algorithm", "norm") or "norm")
+    if not value or "norm" not in algorithm:
+        return None
+    return float(value)
+
+
+MAX_SNAPSHOT = 1 << 20  # elements kept per weight tensor to measure how far weights move
+
+
+def weight_snapshot(pl_module: L.LightningModule) -> list[Tensor]:
+    """A copy of the trainable weights (a strided sample of very large tensors)."""
+    return [_sample(p).clone() for p in pl_module.parameters() if p.requires_grad]
+
+
+def _sample(p: Tensor) -> Tensor:
+    flat = p.detach().reshape(-1)
+    return flat[:: max(1, len(flat) // MAX_SNAPSHOT)].float()
+
+
+def weight_movement(pl_module: L.LightningModule, start: list[Tensor] | None) -> float | None:
+    """||w_now - w_start|| / ||w_start||: how far training moved the weights."""
+    params = [p for p in pl_module.parameters() if p.requires_grad]
+    if not start or len(start) != len(params):
+        return None
+    with torch.no_grad():
+        now = [_sample(p) for p in params]
+        if any(a.shape != b.shape for a, b in zip(now, start, strict=True)):
+            return None
+        moved = torch.stack(
+            [torch.linalg.vector_norm(a - b.to(a.device)) for a, b in zip(now, start, strict=True)]
+        )
+        size = torch.stack([torch.linalg.vector_norm(b) for b in start])
+        total = float(torch.linalg.vector_norm(size))
+        return float(torch.linalg.vector_norm(moved.cpu())) / max(total, 1e-12)
+
+
+def init_scale(pl_module: L.LightningModule) -> float | None:
+    """The median over weight matrices of rms x sqrt(fan_in): ~0.6-1.4 for PyTorch's, Kaiming's
+    and Xavier's initialisations, far larger for weights scaled up by hand."""
+    values = []
+    for p in pl_module.parameters():
+        if p.ndim >= 2 and p.numel() > 0:
+            fan_in = p[0].numel()
+            rms = float(p.detach().float().pow(2).mean().sqrt())
+            values.append(rms * math.sqrt(fan_in))
+    return statistics.median(values) if values else None

@@ -1,66 +1,138 @@
-"""Checks of what training showed: loss curves, predictions, outputs and gradients."""
+"""Checks of the loss curves: flat, diverging, overfitting; and the learning rates they advise."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-import torch
-from torch import Tensor
+from trainkit.doctor.findings import Finding, Fix, finding, fmt
+from trainkit.doctor.observe import RunFacts
 
-from trainkit.doctor.findings import Finding, finding, fmt
+LR = "model.optimizer.lr"
+# weights that moved less than this share of their size over a whole run did not train
+STILL = 1e-3
 
-LR_FIX = "run with tune.lr_find=true to pick a learning rate from a short range test"
+
+def lr_down(facts: RunFacts) -> float:
+    """A learning rate that should stop a loss blowing up, in one run: the optimiser's usual
+    rate when the run's is far above it, else a tenth of the run's."""
+    if facts.lr > 3 * facts.usual_lr:
+        return facts.usual_lr
+    return facts.lr / 10
+
+
+def lr_up(facts: RunFacts) -> float:
+    """A learning rate that should make a still loss move: the usual rate, or ten times."""
+    if facts.lr < facts.usual_lr / 3:
+        return facts.usual_lr
+    return facts.lr * 10
+
+
+def _rate(facts: RunFacts) -> str:
+    return f"{fmt(facts.lr)} ({facts.optimizer} usually trains at about {fmt(facts.usual_lr)})"
 
 
 def check_flat(
-    losses: Sequence[float],
-    baseline_loss: float | None,
-    lr: float,
-    min_epochs: int,
-    min_drop: float,
+    losses: Sequence[float], facts: RunFacts, min_epochs: int, min_drop: float
 ) -> Finding | None:
-    """Training loss has not really decreased after `min_epochs` epochs: the mean of the last
-    three epochs is barely below epoch 0, or never clearly below the trivial predictor's loss."""
+    """Training loss that has not really moved after `min_epochs` epochs (up or down), or that
+    never got below the trivial predictor's loss."""
     if len(losses) < min_epochs or not all(math.isfinite(v) for v in losses):
         return None
     first, recent = losses[0], sum(losses[-3:]) / len(losses[-3:])
-    if recent > first:  # rising, not flat: check_diverging speaks to that
+    change = (recent - first) / max(abs(first), 1e-12)
+    flat = abs(change) < min_drop
+    stuck = facts.scale is not None and recent >= (1 - min_drop) * facts.scale
+    if not (flat or stuck) or change > min_drop:  # rising: check_diverging speaks to that
         return None
-    drop = (first - recent) / max(abs(first), 1e-12)
-    stuck = baseline_loss is not None and recent >= (1 - min_drop) * baseline_loss
-    if drop >= min_drop and not stuck:
-        return None
-    seen = (
-        f"Training loss stayed flat: {fmt(first)} in epoch 0, {fmt(recent)} over the last "
-        f"epochs of {len(losses)} (only {drop:.1%} lower)"
-    )
-    if stuck:
-        seen += f", no better than the trivial predictor's {fmt(baseline_loss)}"
+    if flat:
+        seen = (
+            f"Training loss did not move: {fmt(first)} in epoch 0, {fmt(recent)} over the last "
+            f"epochs of {len(losses)} ({change:+.1%})"
+        )
+        if stuck:
+            seen += f", no better than the trivial predictor's {fmt(facts.scale)}"
+    else:
+        seen = (
+            f"Training loss fell from {fmt(first)} (epoch 0) to {fmt(recent)} over the last "
+            f"epochs of {len(losses)}, but never below the trivial predictor's "
+            f"{fmt(facts.scale)}"
+        )
+    why, fixes, no_fix = flat_cause(facts)
     return finding(
         "loss_not_decreasing",
         seen + ".",
-        "The weights are not learning: the learning rate may be far too small (or too large "
-        "for the net to settle), the gradients may not reach the weights, or the inputs may "
-        "carry no signal about the labels.",
-        f"{_lr_advice(lr)}, or run with tune.lr_find=true; lower model.optimizer.weight_decay "
-        "if it is large; then check that inputs and labels line up (debug=overfit must drive "
-        "the loss near zero).",
+        why,
+        "Then check that inputs and labels line up: debug=overfit must drive the loss near zero.",
+        fixes,
+        no_fix,
         epoch=len(losses) - 1,
     )
 
 
-def _lr_advice(lr: float) -> str:
-    """Which way to move a learning rate that does not learn: towards the usual 1e-3."""
-    if lr < 1e-4:
-        return f"raise model.optimizer.lr from {fmt(lr)} to about 1e-3"
-    if lr > 0.1:
-        return f"lower model.optimizer.lr from {fmt(lr)} to about 1e-3"
-    return f"try model.optimizer.lr at {fmt(lr * 10)} and {fmt(lr / 10)} (now {fmt(lr)})"
+def flat_cause(facts: RunFacts) -> tuple[str, list[Fix], str]:
+    """Why a loss does not move, from what the run measured: the weights' movement, the
+    clipping, the learning rate, their starting scale."""
+    moved = facts.moved
+    still = moved is not None and moved < STILL
+    how_far = f" (the weights moved {moved:.2g} of their size)" if moved is not None else ""
+    clipped = facts.clip is not None and facts.grad_median is not None
+    if clipped and facts.grad_median > 100 * facts.clip:
+        return (
+            f"Every gradient (median norm {fmt(facts.grad_median)}) is clipped to a norm of "
+            f"{fmt(facts.clip)} (trainer.gradient_clip_val) before the step: the steps are "
+            f"too small to get anywhere{how_far}.",
+            [{"trainer.gradient_clip_val": 1.0}, {"trainer.gradient_clip_val": None}],
+            "",
+        )
+    if facts.init_scale is not None and facts.init_scale > 30:
+        return (
+            f"The net's initial weights are {fmt(facts.init_scale / 0.6)} times the size of a "
+            "standard initialisation: its outputs are so large that the steps cannot bring "
+            "them back in any reasonable time.",
+            [],
+            "initialise the net's weights with PyTorch's defaults (or nn.init.kaiming_uniform_) "
+            "instead of scaling them up.",
+        )
+    if facts.lr < facts.usual_lr / 10:
+        return (
+            f"The learning rate {_rate(facts)} is too small to get anywhere{how_far}.",
+            [{LR: lr_up(facts)}, {"tune.lr_find": True}],
+            "",
+        )
+    if facts.lr > 10 * facts.usual_lr:
+        return (
+            f"The learning rate {_rate(facts)} is so large that each step overshoots and the "
+            "loss bounces around one level.",
+            [{LR: lr_down(facts)}, {"tune.lr_find": True}],
+            "",
+        )
+    if facts.weight_decay >= 1.0:
+        return (
+            f"Weight decay {fmt(facts.weight_decay)} pulls every weight to zero faster than the "
+            "loss can move it.",
+            [{"model.optimizer.weight_decay": 0.01}],
+            "",
+        )
+    if still:
+        return (
+            f"Nothing learned{how_far} at a usual learning rate: the gradient does not "
+            "reach them (frozen or detached layers, dead units).",
+            [],
+            "make sure the net's layers have requires_grad=True and that forward() does not "
+            "detach the output or run under torch.no_grad().",
+        )
+    return (
+        "The weights moved, but the loss did not follow: the inputs may carry no signal about "
+        "the labels, or the net cannot fit them.",
+        [],
+        "check that features and labels belong together (shuffled or random labels look like "
+        "this) and that the net is large enough.",
+    )
 
 
 def check_diverging(
-    losses: Sequence[float], first_batch: float | None, lr: float, factor: float
+    losses: Sequence[float], first_batch: float | None, facts: RunFacts, factor: float
 ) -> Finding | None:
     """Training loss climbing far above where it started (the very first batch's loss)."""
     finite = [v for v in losses if math.isfinite(v)]
@@ -79,201 +151,55 @@ def check_diverging(
         "loss_diverging",
         f"Training loss climbed from {fmt(start)} at the first step to {fmt(worst)} "
         f"(epoch {epoch} mean), {fmt(worst / max(start, 1e-12))}x where it started.",
-        "Each step overshoots the minimum: the learning rate is too large for this loss surface.",
-        f"lower model.optimizer.lr from {fmt(lr)} to about {fmt(lr / 10)}, or {LR_FIX}; "
-        "trainer.gradient_clip_val=1.0 also caps single bad steps.",
+        f"Each step overshoots the minimum: the learning rate {_rate(facts)} is too large for "
+        "this loss surface.",
+        "Gradient clipping (trainer.gradient_clip_val=1.0) also caps single bad steps.",
+        [{LR: lr_down(facts)}, {LR: lr_down(facts), "trainer.gradient_clip_val": 1.0}],
         epoch=epoch,
     )
 
 
 def check_overfitting(
-    train: Sequence[float], val: Sequence[float], window: int, rise: float, train_drop: float
-) -> Finding | None:
-    """Validation loss up for `window` epochs past its minimum while training loss keeps falling."""
+    train: Sequence[float], val: Sequence[float], facts: RunFacts, window: int, rise: float,
+    floor: float, train_drop: float, monitor_worse: bool,
+) -> Finding | None:  # fmt: skip
+    """Validation loss up for `window` epochs past its minimum, by `rise` of itself and `floor`
+    of the loss's scale, while training loss kept falling and training went on (early stopping
+    did not end it)."""
     n = min(len(train), len(val))
-    if n < window + 2 or not all(math.isfinite(v) for v in [*train[:n], *val[:n]]):
+    if n < window + 2 or facts.stopped_early or not monitor_worse:
+        return None
+    if not all(math.isfinite(v) for v in [*train[:n], *val[:n]]):
         return None
     best = min(range(n), key=lambda i: val[i])
     if n - 1 - best < window:
         return None
     recent_val = sum(val[n - window : n]) / window
     recent_train = sum(train[n - window : n]) / window
-    if recent_val < (1 + rise) * val[best] or recent_train > (1 - train_drop) * train[best]:
+    scale = facts.scale if facts.scale is not None else abs(val[0])
+    gap = recent_val - val[best]
+    still_learning = recent_train <= (1 - train_drop) * train[best]
+    if gap < rise * val[best] or gap < floor * scale or not still_learning:
         return None
     return finding(
         "overfitting",
         f"Validation loss rose from {fmt(val[best])} (epoch {best}) to {fmt(recent_val)} "
-        f"(mean of the last {window} epochs) while training loss fell from {fmt(train[best])} "
-        f"to {fmt(recent_train)}.",
-        "The model is memorising the training split instead of learning what carries over.",
-        "keep callbacks.early_stopping on and test the best checkpoint (the default), and "
-        "regularise: model.optimizer.weight_decay=1e-2, model.net.dropout=0.3, a smaller net, "
-        "or more data / augmentation.",
+        f"(mean of the last {window} epochs; the trivial predictor's is {fmt(scale)}) while "
+        f"training loss fell from {fmt(train[best])} to {fmt(recent_train)}, and training went "
+        f"on for {n - 1 - best} epochs past the best.",
+        "The model is memorising the training split instead of learning what carries over; "
+        "the test uses the best epoch's checkpoint, so the epochs after it are wasted.",
+        "To generalise better, regularise: more weight decay or dropout, a smaller net, more "
+        "data or augmentation.",
+        [
+            {"callbacks.early_stopping.patience": 2 * window},
+            {"model.optimizer.weight_decay": max(facts.weight_decay * 10, 0.01)},
+        ],
         epoch=n - 1,
     )
 
 
-def check_collapse(confusion: Tensor, max_share: float, min_excess: float) -> Finding | None:
-    """One class predicted for (nearly) every validation sample, far more often than it occurs."""
-    total = float(confusion.sum())
-    if total == 0:
-        return None
-    predicted = confusion.sum(0).double() / total
-    actual = confusion.sum(1).double() / total
-    top = int(predicted.argmax())
-    share = float(predicted[top])
-    if share < max_share or share - float(actual[top]) < min_excess:
-        return None
-    return finding(
-        "prediction_collapse",
-        f"The classifier predicts class {top} for {share:.1%} of validation samples, "
-        f"although only {float(actual[top]):.1%} of them belong to it.",
-        "A collapsed model has learned the class prior, not the inputs: its accuracy is the "
-        "majority share and the other classes are never found.",
-        "check the learning rate (tune.lr_find=true), class weights for skewed labels "
-        "(model.class_weights=balanced or model.pos_weight=balanced), and that the net returns "
-        "logits without a final activation.",
-    )
-
-
-def check_probability_outputs(outputs: Tensor, single_logit: bool) -> Finding | None:
-    """Net outputs already look like probabilities: all in [0, 1], or softmax rows summing to 1."""
-    if outputs.numel() < 2 or not torch.isfinite(outputs).all():
-        return None
-    low, high = float(outputs.min()), float(outputs.max())
-    in_unit = low >= 0.0 and high <= 1.0 and high - low > 1e-3  # a constant is no probability
-    softmax_rows = (
-        not single_logit
-        and outputs.ndim == 2
-        and low >= 0.0
-        and bool(torch.allclose(outputs.sum(1), torch.ones(len(outputs)), atol=1e-3))
-    )
-    if not (in_unit or softmax_rows):
-        return None
-    what = (
-        "rows that sum to 1 (softmax)" if softmax_rows else f"values in [{fmt(low)}, {fmt(high)}]"
-    )
-    loss = "BCEWithLogits" if single_logit else "cross-entropy"
-    return finding(
-        "probabilities_into_logits_loss",
-        f"On validation samples the net outputs only {what}: probabilities, not logits.",
-        f"The {loss} loss applies its own sigmoid/softmax, so it squashes twice: gradients shrink, "
-        "training crawls, and predicted probabilities are wrong.",
-        "remove the final sigmoid/softmax from the net (model.net) and return raw scores; "
-        "trainkit derives probabilities once, after the loss.",
-    )
-
-
-def check_baseline(
-    best: dict[str, float],
-    baseline: dict[str, float],
-    confusion: Tensor | None,
-    margin: float,
-    paradox_recall: float,
-) -> Finding | None:
-    """The best validation metric is no better than the trivial predictor's, or the accuracy
-    looks fine while the rarest class is (almost) never recalled: the accuracy paradox."""
-    if "val/acc" in best and "val/acc" in baseline:
-        acc, base = best["val/acc"], baseline["val/acc"]
-        if 1 - acc >= (1 - base) * (1 - margin):  # must cut the majority's error by `margin`
-            return finding(
-                "no_better_than_baseline",
-                f"Best validation accuracy {acc:.3f} is no better than always predicting the "
-                f"majority class ({base:.3f}).",
-                "The model has not learned anything the class frequencies do not already give.",
-                "check the learning rate (tune.lr_find=true) and that inputs and labels line up; "
-                "for skewed labels use model.class_weights=balanced or model.pos_weight=balanced.",
-            )
-        if confusion is not None:
-            support = confusion.sum(1).double()
-            recall = confusion.diagonal().double() / support.clamp(min=1)
-            present = (support > 0).nonzero().flatten()
-            rare = int(present[support[present].argmin()])
-            if float(recall[rare]) <= paradox_recall and len(present) > 1:
-                share = float(support[rare] / support.sum())
-                return finding(
-                    "no_better_than_baseline",
-                    f"Validation accuracy {acc:.3f} looks good, but the rarest class {rare} "
-                    f"({share:.1%} of samples) has recall {float(recall[rare]):.2f}: the accuracy "
-                    "paradox.",
-                    "With skewed labels, accuracy rewards ignoring the rare class, which is "
-                    "usually the one that matters.",
-                    "model.class_weights=balanced (or model.pos_weight=balanced for one logit), "
-                    "and monitor=val/f1 monitor_mode=max instead of val/loss.",
-                )
-        return None
-    if "val/loss" in best and "val/loss" in baseline:
-        loss, base = best["val/loss"], baseline["val/loss"]
-        if loss >= base * (1 - margin):
-            r2 = best.get("val/r2")
-            extra = f" (val r2 {r2:.3f})" if r2 is not None else ""
-            return finding(
-                "no_better_than_baseline",
-                f"Best validation loss {fmt(loss)}{extra} is no better than predicting the "
-                f"training mean ({fmt(base)}).",
-                "The model explains none of the target's variation beyond its average.",
-                "check the learning rate (tune.lr_find=true), that the inputs carry signal about "
-                "the target, data.standardize=true and data.standardize_target=true.",
-            )
-    return None
-
-
-def check_gradients(
-    norms: Sequence[float],
-    dead_share: float,
-    depth_ratio: float,
-    lr: float,
-    explode: float,
-    growth: float,
-    vanish: float,
-    max_dead_share: float,
-    vanish_depth: float,
-) -> Finding | None:
-    """Gradient norms that are huge or growing without bound, or that vanish: (near) zero
-    overall, absent from most weights, or fading from the last layer back to the first."""
-    norms = [v for v in norms if math.isfinite(v)]  # a NaN step is non_finite_loss's to report
-    if not norms:
-        return None
-    third = max(1, len(norms) // 3)
-    head = sorted(norms[:third])[third // 2]
-    tail_values = norms[-third:]
-    tail = sorted(tail_values)[len(tail_values) // 2]
-    if tail > explode or (head > 0 and tail / head > growth and tail > 1.0):
-        return finding(
-            "exploding_gradients",
-            f"The gradient norm grew from a median of {fmt(head)} early on to {fmt(tail)} late "
-            f"(peak {fmt(max(norms))}).",
-            "Huge gradients throw the weights far from where they were: the loss jumps or "
-            "becomes NaN.",
-            f"trainer.gradient_clip_val=1.0, and lower model.optimizer.lr from {fmt(lr)} "
-            f"to about {fmt(lr / 10)}; check data.standardize=true.",
-        )
-    if dead_share >= max_dead_share:
-        seen = (
-            f"{dead_share:.0%} of the trainable weights never received a gradient within a "
-            "millionth of the largest layer's"
-        )
-    elif depth_ratio < vanish_depth:
-        seen = (
-            f"The first layer's largest gradient is {fmt(depth_ratio)} times the last layer's: "
-            "the gradient fades on its way back through the net"
-        )
-    elif tail < vanish:
-        seen = f"The gradient norm is (near) zero: median {fmt(tail)} late in training"
-    else:
-        return None
-    return finding(
-        "vanishing_gradients",
-        f"{seen}.",
-        "Weights without gradient never change: dead ReLUs, saturated sigmoids/tanh, a "
-        "detached graph or frozen layers leave the model unable to learn.",
-        "check the net's activations and initialisation (e.g. ReLU biases far below zero, "
-        "sigmoid/tanh stacks: use ReLU), remove .detach() or torch.no_grad() from forward, make "
-        "sure every layer has requires_grad=True, and try fewer layers or normalisation layers.",
-    )
-
-
-def check_overfit_debug(train: list[float], target: float, lr: float) -> Finding | None:
+def check_overfit_debug(train: list[float], target: float, facts: RunFacts) -> Finding | None:
     """In debug=overfit the training loss must fall below `target` times its first value."""
     if not train or min(train) <= target * train[0]:
         return None
@@ -284,7 +210,7 @@ def check_overfit_debug(train: list[float], target: float, lr: float) -> Finding
         "A model that cannot memorise a handful of samples has a bug or too little capacity: "
         "wrong labels, a detached graph, a learning rate off by orders of magnitude, a net too "
         "small (a linear model cannot memorise every sample).",
-        f"simplify until it learns: try model.optimizer.lr at {fmt(lr * 10)} and {fmt(lr / 10)} "
-        f"(now {fmt(lr)}), drop regularisation (model.optimizer.weight_decay=0, dropout 0), "
-        "check the labels.",
+        "Simplify until it learns: drop regularisation (model.optimizer.weight_decay=0, dropout "
+        "0) and check the labels.",
+        [{LR: lr_up(facts)}, {LR: lr_down(facts)}],
     )

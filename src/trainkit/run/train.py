@@ -170,6 +170,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 resume.model if resume else None,  # its weights come from the checkpoint
             )
             stamper = next(c for c in trainer.callbacks if isinstance(c, ConfigStamp))
+            doctor = find_doctor(trainer)
+            if doctor is not None:  # its fixes become overrides valid for this run's config
+                from trainkit.run.advice import RunAdvisor
+
+                doctor.advisor = RunAdvisor(cfg, overrides)
             if resume:
                 stamper.expected_data = resume.data_fingerprint
             if cfg.get("tune") and cfg.tune.lr_find and not resume:
