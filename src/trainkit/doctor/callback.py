@@ -312,7 +312,11 @@ class TrainingDoctor(L.Callback):
         """Findings to TensorBoard text and the console (rank 0)."""
         if trainer.global_rank != 0:
             return
-        text = "\n\n".join(f"**{f.code}** ({f.severity}): {f.message}" for f in self.findings)
+        text = "\n\n".join(
+            f"**{f.code}** ({f.severity}): {f.message}"
+            + (f"\n\n    {f.command}" if f.command and f.severity != "info" else "")
+            for f in self.findings
+        )
         for logger in trainer.loggers:
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_text"):
