@@ -56,7 +56,7 @@ class TrainingDoctor(L.Callback):
         baseline_alpha: float = 0.01,
         baseline_margin: float = 0.1,
         paradox_recall: float = 0.1,
-        grad_explode: float = 1e3,
+        grad_explode: float = 100.0,
         grad_growth: float = 100.0,
         grad_vanish: float = 1e-7,
         dead_share: float = 0.5,

@@ -24,7 +24,8 @@ def run_facts(
     predictor's validation metrics."""
     baseline = obs.baseline_metrics(pl_module, trainer.datamodule, doctor._targets)
     train = [doctor.train_losses[e] for e in sorted(doctor.train_losses)]
-    scale = baseline.get("val/loss")
+    # the loss's scale: the trivial predictor's, or where training started (a task of your own)
+    scale = baseline.get("val/loss", doctor.first_loss)
     recent = sum(train[-3:]) / len(train[-3:]) if train else float("nan")
     early = trainer.early_stopping_callback
     norms = [v for _, v in doctor.grad_norms if math.isfinite(v)]
