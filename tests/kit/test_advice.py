@@ -206,3 +206,30 @@ def test_the_command_runs_with_the_fix() -> None:
     assert job["callbacks"]["early_stopping"]["patience"] == 5
     assert job["callbacks"]["early_stopping"]["monitor"] == "val/loss"
     assert job["model"]["optimizer"]["lr"] == 0.001
+
+
+def test_a_fix_already_in_place_is_no_fix() -> None:
+    tries, _ = advise([*BINARY, "model.optimizer.lr=0.001"], [{"model.optimizer.lr": 0.001}])
+    assert tries == []
+
+
+def test_a_rate_fix_turns_the_lr_finder_off_that_would_replace_it() -> None:
+    tries, command = advise([*BINARY, "tune.lr_find=true"], [{"model.optimizer.lr": 0.001}])
+    assert tries == ["model.optimizer.lr=0.001 tune.lr_find=false"]
+    assert "tune.lr_find=true" not in command and "tune.lr_find=false" in command
+
+
+def test_a_search_job_gets_the_command_of_one_run() -> None:
+    tries, command = advise(
+        [*BINARY, "hparams_search=mlp_optuna", "model.optimizer.lr=0.5"],
+        [{"model.optimizer.lr": 0.001}],
+    )
+    assert tries == ["model.optimizer.lr=0.001"]
+    assert "hparams_search" not in command and "model.optimizer.lr=0.001" in command
+
+
+def test_no_command_without_the_command_line() -> None:
+    overrides = [*BINARY, "model.optimizer.lr=0.5"]
+    advisor = RunAdvisor(composed(overrides), BINARY, conf_dir=CONF, command_line=False)
+    tries, command = advisor([{"model.optimizer.lr": 0.001}])
+    assert tries == ["model.optimizer.lr=0.001"] and command is None

@@ -156,6 +156,9 @@ def test_imbalance_threshold_separates_63_37_from_90_10():
     assert check_imbalance(torch.tensor([0] * 90 + [1] * 10), 2, 4.0) is not None
 
 
+ARGS = (0.01, 0.1, 0.1)  # alpha, regression margin, paradox recall
+
+
 def facts(**kw):
     from trainkit.doctor.observe import RunFacts
 
@@ -334,3 +337,66 @@ def test_constant_outputs_are_not_called_probabilities():
     assert check_probability_outputs(torch.zeros(50, 1), single_logit=True) is None
     assert check_probability_outputs(torch.rand(50, 1), single_logit=True) is not None
     assert check_probability_outputs(torch.randn(50, 3) * 3, single_logit=False) is None
+
+
+def test_a_finding_read_back_from_a_checkpoint_keeps_its_words():
+    from trainkit.doctor.data_checks import check_imbalance
+    from trainkit.doctor.findings import Finding
+
+    found = check_imbalance(torch.tensor([0] * 90 + [1] * 10), 2, 4.0)
+    saved = found.to_dict()
+    again = Finding.from_dict(saved)
+    assert again.to_dict() == saved
+    assert Finding.from_dict(again.to_dict()).to_dict() == saved  # and on every later resume
+
+
+def test_the_weights_fix_fits_the_net_s_outputs():
+    labels = torch.tensor([0] * 90 + [1] * 10)
+    one_logit = check_imbalance(labels, 2, 4.0, single_logit=True)
+    two_logits = check_imbalance(labels, 2, 4.0, single_logit=False)
+    assert one_logit.fixes == [{"model.pos_weight": "balanced"}]
+    assert two_logits.fixes == [{"model.class_weights": "balanced"}]
+    assert check_imbalance(labels, 2, 4.0, weighted=True) is None  # weights answer the skew
+
+
+def test_a_split_or_a_class_too_small_to_judge_is_not_judged():
+    # one class in the validation split: a perfect model is not "no better than the prior"
+    single = torch.tensor([[20, 0], [0, 0]])
+    assert check_baseline({}, {"val/acc": 1.0}, single, facts(), *ARGS) is None
+    # a rare class of 2 samples, both missed, proves no accuracy paradox
+    two = torch.tensor([[14, 0, 0], [0, 13, 0], [1, 1, 0]])
+    assert check_baseline({}, {"val/acc": 14 / 29}, two, facts(), *ARGS) is None
+
+
+def test_one_logit_near_the_prior_is_no_probability():
+    from trainkit.doctor.output_checks import check_probability_outputs
+
+    prior = 0.53 + 0.05 * torch.randn(512, 1)
+    assert check_probability_outputs(prior, single_logit=True) is None
+    assert check_probability_outputs(torch.rand(512, 1), single_logit=True) is not None
+
+
+def test_findings_print_user_text_as_text(capsys):
+    from trainkit.doctor.findings import finding, print_findings
+
+    odd = finding("train_eval_overlap", "Files [bold]data[/bold] and [/a.npy,/b.npy].", "Why.")
+    odd.command = "python scripts/train.py 'data.files=[/data/a.npy,/data/b.npy]'"
+    print_findings([odd])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "[bold]data[/bold]" in out and "[/data/a.npy,/data/b.npy]" in out
+
+
+def test_outputs_are_sampled_in_the_net_s_own_precision():
+    from trainkit.doctor.observe import sample_outputs
+
+    net = torch.nn.Linear(4, 1).to(torch.bfloat16)
+    out = sample_outputs(net, torch.randn(8, 4))
+    assert out is not None and out.dtype == torch.float32 and out.shape == (8, 1)
+
+
+def test_gradient_accumulation_is_no_divergence(tmp_path):
+    summary = run(
+        tmp_path,
+        ["+experiment=tiny_binary", "+trainer.accumulate_grad_batches=4", "trainer.max_epochs=6"],
+    )
+    assert not [d for d in summary["diagnostics"] if d["severity"] != "info"]

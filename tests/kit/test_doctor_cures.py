@@ -92,3 +92,9 @@ def test_the_printed_command_cures_the_run(tmp_path, case):
     assert code not in codes, (fixed, [d["message"] for d in cured["diagnostics"]])
     assert not {d["code"] for d in cured["diagnostics"] if d["severity"] != "info"}, cured
     assert beats_baseline(cured), (cured["metrics"], cured["baseline"])
+    key = "val/acc" if "val/acc" in cured["baseline"] else "val/loss"
+    print(
+        f"\n{case} | {' '.join(CURABLE[case])} | {finding['command']} | {key} "
+        f"{sick['metrics'].get(key)} -> {cured['metrics'][key]:.4g} "
+        f"(baseline {cured['baseline'][key]:.4g})"
+    )

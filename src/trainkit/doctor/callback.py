@@ -99,7 +99,12 @@ class TrainingDoctor(L.Callback):
     # -- before training -----------------------------------------------------------------------
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.optimizers and math.isnan(self.initial_lr):  # a resume keeps the first
-            self.initial_lr = float(trainer.optimizers[0].param_groups[0]["lr"])
+            # the configured rate (a warm-up schedule may already have changed the group's)
+            configured = getattr(pl_module, "lr", None)
+            group = trainer.optimizers[0].param_groups[0]
+            self.initial_lr = float(
+                configured if configured else group.get("initial_lr", group["lr"])
+            )
         self.inspect_data(trainer.datamodule, pl_module)
         # where the weights start: how far they move, and how large they were made
         self._start_weights = obs.weight_snapshot(pl_module)
@@ -117,8 +122,10 @@ class TrainingDoctor(L.Callback):
         if "val" in data:
             self._val_inputs = data["val"][0][: t["output_sample"]]
             outputs = obs.sample_outputs(pl_module, self._val_inputs[:2])
-            self.single_logit = outputs is not None and (
-                outputs.ndim == 1 or outputs.shape[-1] == 1
+            self.single_logit = (
+                outputs is not None
+                and outputs.ndim >= 1
+                and (outputs.ndim == 1 or outputs.shape[-1] == 1)
             )
         num_classes = getattr(pl_module, "num_classes", None)
         if num_classes:
@@ -131,7 +138,11 @@ class TrainingDoctor(L.Callback):
                 self.imbalance_ratio = dc.imbalance_ratio(data["train"][1], num_classes)
                 self.add(
                     dc.check_imbalance(
-                        data["train"][1], num_classes, t["imbalance_ratio"], weighted
+                        data["train"][1],
+                        num_classes,
+                        t["imbalance_ratio"],
+                        weighted,
+                        self.single_logit,
                     )
                 )
         if "train" in data:
@@ -165,7 +176,10 @@ class TrainingDoctor(L.Callback):
         if self._grad_max is None:
             self._grad_max = norms
         else:
-            self._grad_max = torch.maximum(self._grad_max.to(norms.device), norms)
+            if self._grad_max.shape != norms.shape:  # layers unfrozen (or frozen) mid-run
+                self._grad_max = norms
+            else:
+                self._grad_max = torch.maximum(self._grad_max.to(norms.device), norms)
 
     def on_train_batch_end(
         self,
@@ -179,7 +193,8 @@ class TrainingDoctor(L.Callback):
         if not isinstance(loss, Tensor):
             return
         if self._first_loss is None:  # where training started, for check_diverging
-            self._first_loss = loss.detach().float().mean().clone()
+            # Lightning divides the returned loss by the accumulation steps: the step's own
+            self._first_loss = loss.detach().float().mean() * trainer.accumulate_grad_batches
         # The loss is read on the host only on the steps Lightning logs, as its own callbacks
         # do: every other step makes no host sync, so a GPU never waits for the CPU.
         if not logs_this_step(trainer):
@@ -251,9 +266,10 @@ class TrainingDoctor(L.Callback):
             "kept."
         )
         if calm:  # nothing grew before it: the arithmetic, not the step size
+            fell = " the loss fell and" if len(losses) >= 2 else ""
             return finding(
                 "non_finite_loss",
-                seen + " Until then the loss fell and the gradient norm stayed steady (median "
+                f"{seen} Until then{fell} the gradient norm stayed steady (median "
                 f"{fmt(statistics.median(norms))}).",
                 "A NaN out of a calm run comes from the net's or the loss's own arithmetic: "
                 "log(0), division by zero, sqrt of a negative, or a NaN in the data.",

@@ -64,25 +64,27 @@ def imbalance_ratio(train_targets: Tensor, num_classes: int) -> float | None:
 
 
 def check_imbalance(
-    train_targets: Tensor, num_classes: int, max_ratio: float, weighted: bool = False
+    train_targets: Tensor,
+    num_classes: int,
+    max_ratio: float,
+    weighted: bool = False,
+    single_logit: bool = True,
 ) -> Finding | None:
     """Majority/minority count ratio above `max_ratio` (90/10 is 9; 63/37 is 1.7), with a loss
     that does not weight the classes (weights are what answers skewed labels)."""
+    ratio = imbalance_ratio(train_targets, num_classes)
+    if ratio is None or weighted or ratio < max_ratio:
+        return None
     counts = torch.bincount(train_targets.long().clamp(min=0), minlength=num_classes).double()
-    present = counts[counts > 0]
-    if len(present) < 2 or weighted:
-        return None
-    ratio = float(present.max() / present.min())
-    if ratio < max_ratio:
-        return None
     shares = ", ".join(f"{i}: {c / counts.sum():.1%}" for i, c in enumerate(counts.tolist()))
-    key = "model.pos_weight" if num_classes == 2 else "model.class_weights"
+    # one logit takes a positive class's weight; (N, C) logits take one weight per class
+    key = "model.pos_weight" if num_classes == 2 and single_logit else "model.class_weights"
     return finding(
         "class_imbalance",
         f"Training labels are skewed {ratio:.1f}:1 (class shares {shares}).",
         "Accuracy can look high while the rare class is never found.",
         "Judge the run by recall and F1 of the rare class, not accuracy.",
-        [{key: "balanced"}] + ([{"model.class_weights": "balanced"}] if num_classes == 2 else []),
+        [{key: "balanced"}],
     )
 
 

@@ -12,7 +12,12 @@ from trainkit.doctor import observe as obs
 from trainkit.doctor import training_checks as tc
 from trainkit.doctor.findings import Finding
 from trainkit.doctor.gradient_checks import check_gradients
-from trainkit.doctor.output_checks import check_baseline, check_collapse, check_probability_outputs
+from trainkit.doctor.output_checks import (
+    chance_levels,
+    check_baseline,
+    check_collapse,
+    check_probability_outputs,
+)
 
 WEIGHT_SPECS = ("class_weights_spec", "pos_weight_spec")  # a task's class weights, if any
 
@@ -45,7 +50,19 @@ def run_facts(
         unscaled_inputs="unscaled_inputs" in codes,
         train_beat_baseline=scale is not None and math.isfinite(recent) and recent < 0.9 * scale,
         stopped_early=early is not None and getattr(early, "stopped_epoch", 0) > 0,
+        learned=_beats_chance(doctor, trainer, baseline),
+        regression="val/acc" not in baseline and "val/r2" in baseline,
     ), baseline
+
+
+def _beats_chance(doctor: Any, trainer: L.Trainer, baseline: dict[str, float]) -> bool:
+    """Whether the best epoch's validation predictions beat chance on the split's size."""
+    best = obs.best_record(doctor.val_history, trainer)
+    confusion = best.get("confusion") if best else None
+    if confusion is None or "val/acc" not in baseline or int((confusion.sum(1) > 0).sum()) < 2:
+        return False
+    level = chance_levels(confusion, baseline["val/acc"])
+    return min(level["p_acc"], level["p_balanced"]) < doctor.t["baseline_alpha"]
 
 
 def diagnose(doctor: Any, trainer: L.Trainer, pl_module: L.LightningModule) -> list[Finding | None]:
@@ -55,14 +72,16 @@ def diagnose(doctor: Any, trainer: L.Trainer, pl_module: L.LightningModule) -> l
     facts, baseline = run_facts(doctor, trainer, pl_module)
     train = [doctor.train_losses[e] for e in sorted(doctor.train_losses)]
     # judged on the whole data only; debug runs see a few batches on purpose
-    partial = bool(trainer.fast_dev_run) or t["expect_overfit"]
+    partial = t["expect_overfit"] or _partial(trainer)
     best = obs.best_record(doctor.val_history, trainer)
     diverging = tc.check_diverging(train, doctor.first_loss, facts, t["diverge_factor"])
     found.append(diverging)
     if t["expect_overfit"]:
         found.append(tc.check_overfit_debug(train, t["overfit_target"], facts))
     elif not partial:
-        found.append(tc.check_flat(train, facts, t["flat_min_epochs"], t["flat_min_drop"]))
+        found.append(
+            tc.check_flat(train, doctor.first_loss, facts, t["flat_min_epochs"], t["flat_min_drop"])
+        )
         if diverging is None:  # a rising validation loss is then no sign of memorising
             found.append(_overfitting(doctor, trainer, facts, best))
     if best is not None and not partial:
@@ -91,6 +110,8 @@ def diagnose(doctor: Any, trainer: L.Trainer, pl_module: L.LightningModule) -> l
     if outputs is not None and getattr(pl_module, "num_classes", None):
         found.append(check_probability_outputs(outputs, doctor.single_logit))
     dead, depth = obs.gradient_reach(pl_module, doctor._grad_max)
+    if len(doctor.grad_norms) < 3:  # a step or two: a zero-initialised head proves nothing yet
+        return found
     found.append(
         check_gradients(
             [v for _, v in doctor.grad_norms],
@@ -130,3 +151,10 @@ def _overfitting(
         t["overfit_train_drop"],
         worse,
     )
+
+
+def _partial(trainer: L.Trainer) -> bool:
+    """A run that sees only part of its data on purpose (fast_dev_run, limited batches)."""
+    limits = (trainer.limit_train_batches, trainer.limit_val_batches)
+    whole = all(isinstance(v, float) and v == 1.0 for v in limits)
+    return bool(trainer.fast_dev_run) or bool(trainer.overfit_batches) or not whole

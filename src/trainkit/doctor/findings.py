@@ -45,6 +45,7 @@ class Finding:
     # filled by `advise`: the fixes as overrides valid for this run's config, and its command
     tries: list[str] | None = None
     command: str | None = None
+    verbatim: bool = False  # `seen` is the whole message (a finding read back from a checkpoint)
 
     @property
     def severity(self) -> str:
@@ -52,15 +53,24 @@ class Finding:
 
     @property
     def message(self) -> str:
-        tries = self.tries if self.tries is not None else [render(f) for f in self.fixes]
+        if self.verbatim:  # restored from a checkpoint: its words as they were written
+            return self.seen
+        tries = self.try_list()
         parts = [self.seen, self.why]
         if tries:
-            parts.append(f"Try: {'; or '.join(tries)}.")
+            parts.append("Try: " + "; or ".join(f"`{t}`" for t in tries) + ".")
         elif self.no_fix:
             parts.append(f"No config setting fixes this: {self.no_fix}")
+        elif self.fixes:  # the usual fixes do not fit this run's config
+            usual = "; ".join(f"`{render(f)}`" for f in self.fixes)
+            parts.append(f"The usual fixes ({usual}) do not apply to this run's config.")
         if self.advice:
             parts.append(self.advice)
         return " ".join(p.strip() for p in parts if p)
+
+    def try_list(self) -> list[str]:
+        """The fixes as overrides: checked for this run when advised, else as plain text."""
+        return self.tries if self.tries is not None else [render(f) for f in self.fixes]
 
     def advise(self, advisor: Advisor | None) -> None:
         """Resolve the fixes into overrides and a command for this run (once)."""
@@ -69,13 +79,12 @@ class Finding:
         self.tries, self.command = advisor(self.fixes)
 
     def to_dict(self) -> dict[str, Any]:
-        tries = self.tries if self.tries is not None else [render(f) for f in self.fixes]
         return {
             "code": self.code,
             "severity": self.severity,
             "epoch": self.epoch,
             "message": self.message,
-            "try": tries,
+            "try": self.try_list(),
             "command": self.command,
         }
 
@@ -88,6 +97,7 @@ class Finding:
             epoch=data.get("epoch"),
             tries=list(data.get("try") or []),
             command=data.get("command"),
+            verbatim=True,
         )
 
 
@@ -130,6 +140,7 @@ def fmt(value: float) -> str:
 def print_findings(findings: list[Finding]) -> None:
     """The doctor's findings on the console, most severe first, each with its command."""
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console()
     if not findings:
@@ -139,8 +150,10 @@ def print_findings(findings: list[Finding]) -> None:
     colour = {"error": "red", "warning": "yellow", "info": "cyan"}
     console.print("[bold]Training doctor:[/bold]")
     for f in sorted(findings, key=lambda f: order[f.severity]):
+        # the words carry paths and overrides ([a,b]): never read as markup
         console.print(
-            f"[{colour[f.severity]}]{f.severity} {f.code}[/]: {f.message}", highlight=False
+            f"[{colour[f.severity]}]{f.severity} {f.code}[/]: {escape(f.message)}",
+            highlight=False,
         )
-        if f.command and f.severity != "info":
-            console.print(f"  run: {f.command}", highlight=False, soft_wrap=True)
+        if f.command:
+            console.print(f"  run: {f.command}", highlight=False, soft_wrap=True, markup=False)

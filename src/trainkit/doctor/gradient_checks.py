@@ -42,6 +42,8 @@ def check_gradients(
     tail_values = norms[-third:]
     tail = sorted(tail_values)[len(tail_values) // 2]
     scale = facts.scale if facts.scale and math.isfinite(facts.scale) else 1.0
+    if facts.regression:  # a squared error's gradient grows with the target's spread, its root
+        scale = math.sqrt(scale)
     huge = tail > explode * scale
     growing = head > 0 and tail / head > growth and tail > scale
     if huge or growing:
@@ -78,8 +80,8 @@ def _exploding(head: float, tail: float, peak: float, scale: float, facts: RunFa
     else:
         trend = f"stayed huge: a median of {fmt(head)} early on and {fmt(tail)} late"
     seen = (
-        f"The gradient norm {trend} (peak {fmt(peak)}), {fmt(tail / scale)} times the trivial "
-        f"predictor's loss ({fmt(scale)})."
+        f"The gradient norm {trend} (peak {fmt(peak)}), {fmt(tail / scale)} times the loss's "
+        f"scale ({fmt(scale)}: the trivial predictor's loss, or its root for a squared error)."
     )
     if facts.init_scale is not None and facts.init_scale > 30:
         return finding(

@@ -78,8 +78,15 @@ def sample_outputs(pl_module: L.LightningModule, inputs: Tensor | None) -> Tenso
         return None
     was_training = pl_module.training
     pl_module.eval()
+    params = [p for p in pl_module.parameters() if p.is_floating_point()]
+    if params:  # the net's own device and precision (a bf16-true net takes bf16 inputs)
+        inputs = inputs.to(params[0].device)
+        inputs = inputs.to(params[0].dtype) if inputs.is_floating_point() else inputs
     try:
-        return pl_module(inputs.to(pl_module.device)).detach().float().cpu()
+        out = pl_module(inputs)
+        return out.detach().float().cpu() if isinstance(out, Tensor) else None
+    except Exception:  # a look at the outputs must never fail the run
+        return None
     finally:
         pl_module.train(was_training)
 
@@ -131,7 +138,8 @@ class RunFacts:
     unscaled_inputs: bool = False  # the input check found features far from unit scale
     train_beat_baseline: bool = False  # the training loss got clearly below the trivial one
     stopped_early: bool = False  # early stopping ended training
-    val_size: int | None = None
+    learned: bool = False  # the validation predictions beat chance (classifiers)
+    regression: bool = False  # the loss is a squared error: gradients scale with its root
 
 
 def optimizer_facts(trainer: L.Trainer) -> dict[str, Any]:
@@ -161,34 +169,36 @@ def gradient_clip(trainer: L.Trainer) -> float | None:
     return float(value)
 
 
-MAX_SNAPSHOT = 1 << 20  # elements kept per weight tensor to measure how far weights move
+MAX_SNAPSHOT = 1 << 22  # weight values kept (on the CPU) to measure how far the weights move
 
 
 def weight_snapshot(pl_module: L.LightningModule) -> list[Tensor]:
-    """A copy of the trainable weights (a strided sample of very large tensors)."""
-    return [_sample(p).clone() for p in pl_module.parameters() if p.requires_grad]
+    """A CPU copy of the trainable weights: an evenly strided sample of at most MAX_SNAPSHOT
+    values in all, once, at the start of fit."""
+    params = [p for p in pl_module.parameters() if p.requires_grad]
+    total = sum(p.numel() for p in params)
+    stride = max(1, -(-total // MAX_SNAPSHOT))
+    return [_sample(p, stride).cpu() for p in params]
 
 
-def _sample(p: Tensor) -> Tensor:
-    flat = p.detach().reshape(-1)
-    return flat[:: max(1, len(flat) // MAX_SNAPSHOT)].float()
+def _sample(p: Tensor, stride: int) -> Tensor:
+    return p.detach().reshape(-1)[::stride].float()
 
 
 def weight_movement(pl_module: L.LightningModule, start: list[Tensor] | None) -> float | None:
-    """||w_now - w_start|| / ||w_start||: how far training moved the weights."""
+    """||w_now - w_start|| / ||w_start|| over the sampled weights: how far training moved them."""
     params = [p for p in pl_module.parameters() if p.requires_grad]
     if not start or len(start) != len(params):
         return None
+    total = sum(p.numel() for p in params)
+    stride = max(1, -(-total // MAX_SNAPSHOT))
     with torch.no_grad():
-        now = [_sample(p) for p in params]
+        now = [_sample(p, stride).cpu() for p in params]
         if any(a.shape != b.shape for a, b in zip(now, start, strict=True)):
             return None
-        moved = torch.stack(
-            [torch.linalg.vector_norm(a - b.to(a.device)) for a, b in zip(now, start, strict=True)]
-        )
-        size = torch.stack([torch.linalg.vector_norm(b) for b in start])
-        total = float(torch.linalg.vector_norm(size))
-        return float(torch.linalg.vector_norm(moved.cpu())) / max(total, 1e-12)
+        moved = torch.cat([(a - b).reshape(-1) for a, b in zip(now, start, strict=True)])
+        size = float(torch.linalg.vector_norm(torch.cat([b.reshape(-1) for b in start])))
+        return float(torch.linalg.vector_norm(moved)) / max(size, 1e-12)
 
 
 def init_scale(pl_module: L.LightningModule) -> float | None:
@@ -197,7 +207,6 @@ def init_scale(pl_module: L.LightningModule) -> float | None:
     values = []
     for p in pl_module.parameters():
         if p.ndim >= 2 and p.numel() > 0:
-            fan_in = p[0].numel()
-            rms = float(p.detach().float().pow(2).mean().sqrt())
-            values.append(rms * math.sqrt(fan_in))
+            norm = float(torch.linalg.vector_norm(p.detach(), dtype=torch.float32))
+            values.append(norm / math.sqrt(p.numel()) * math.sqrt(p[0].numel()))  # rms * fan_in
     return statistics.median(values) if values else None

@@ -14,6 +14,8 @@ from trainkit.doctor.training_checks import flat_cause
 # a regression loss (MSE of the trivial predictor: the target's variance) above this means a
 # target in raw units far from the net's outputs of order one
 RAW_TARGET_VARIANCE = 100.0
+# how unlikely the rare class's misses must be for a model with recall 0.5 on it
+PARADOX_EVIDENCE = 0.05
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:
@@ -76,6 +78,8 @@ def check_baseline(
     gives on a split this size; or its accuracy beats it while the rarest class is (almost)
     never recalled: the accuracy paradox."""
     if confusion is not None and "val/acc" in baseline and confusion.sum() > 0:
+        if int((confusion.sum(1) > 0).sum()) < 2:
+            return None  # one class in the split: it cannot tell a model from the prior
         return _classifier_verdict(confusion, baseline["val/acc"], facts, alpha, paradox_recall)
     if "val/loss" in best and "val/loss" in baseline:
         return _regression_verdict(best, baseline["val/loss"], facts, margin)
@@ -92,29 +96,41 @@ def _classifier_verdict(
         if facts.imbalanced and not facts.weighted:  # the prior wins on skewed labels
             why = "With skewed labels, predicting the majority is the easiest way down the loss."
             fixes, no_fix = weight_fixes(facts, classes) + fixes, ""
+        chance = max(level["p_acc"], level["p_balanced"])
         return finding(
             "no_better_than_baseline",
-            f"Best validation accuracy {level['acc']:.3f} is no better than always predicting "
-            f"the majority class ({majority:.3f}), and the mean recall over classes "
-            f"{level['balanced']:.3f} is no better than chance ({level['chance']:.3f}): on "
-            f"{level['n']} validation samples, chance alone does this well "
-            f"{max(level['p_acc'], level['p_balanced']):.0%} of the time.",
+            f"Best validation accuracy {level['acc']:.3f} against the majority class's "
+            f"{majority:.3f}, mean recall over classes {level['balanced']:.3f} against chance's "
+            f"{level['chance']:.3f}: not clearly better, since a model that learned nothing gets "
+            f"this far {chance:.0%} of the time on {level['n']} validation samples.",
             why,
             fixes=fixes,
             no_fix=no_fix,
         )
+    return _paradox(confusion, level, facts, alpha, paradox_recall)
+
+
+def _paradox(
+    confusion: Tensor, level: dict, facts: RunFacts, alpha: float, paradox_recall: float
+) -> Finding | None:
+    """The rarest class (almost) never recalled, and missed too often for luck on its support:
+    a model with recall 0.5 on it would miss this often less than 5% of the time (so a class
+    with 2 validation samples, both missed, proves nothing)."""
     support = confusion.sum(1).double()
     recall = confusion.diagonal().double() / support.clamp(min=1)
     present = (support > 0).nonzero().flatten()
     rare = int(present[support[present].argmin()])
     share = float(support[rare] / support.sum())
-    if len(present) < 2 or float(recall[rare]) > paradox_recall or share > 0.5 / len(present):
+    if float(recall[rare]) > paradox_recall or share > 0.5 / len(present):
         return None
-    fixes = weight_fixes(facts, classes) + [{"monitor": "val/f1", "monitor_mode": "max"}]
+    hits, n = int(confusion[rare, rare]), int(support[rare])
+    if 1 - binomial_tail(hits + 1, n, 0.5) >= max(alpha, PARADOX_EVIDENCE):  # P(X <= hits)
+        return None
+    fixes = weight_fixes(facts, confusion.shape[0]) + [{"monitor": "val/f1", "monitor_mode": "max"}]
     return finding(
         "no_better_than_baseline",
-        f"Validation accuracy {level['acc']:.3f} looks good, but the rarest class {rare} "
-        f"({share:.1%} of samples) has recall {float(recall[rare]):.2f}: the accuracy paradox.",
+        f"Validation accuracy is {level['acc']:.3f}, but the rarest class {rare} ({n} samples, "
+        f"{share:.1%}) has recall {float(recall[rare]):.2f}: the accuracy paradox.",
         "With skewed labels, accuracy rewards ignoring the rare class, which is usually the one "
         "that matters.",
         "Judge the run by recall and F1 of the rare class.",
@@ -176,9 +192,9 @@ def check_collapse(
     share = float(predicted[top])
     if share < max_share or share - float(actual[top]) < min_excess:
         return None
-    why, fixes, no_fix = flat_cause(facts)
-    if facts.imbalanced:
-        fixes = weight_fixes(facts, confusion.shape[0]) + fixes
+    why, fixes, no_fix = _no_signal_cause(facts)
+    if facts.imbalanced and not facts.weighted:
+        fixes, no_fix = weight_fixes(facts, confusion.shape[0]) + fixes, ""
     return finding(
         "prediction_collapse",
         f"The classifier predicts class {top} for {share:.1%} of validation samples, "
@@ -195,7 +211,9 @@ def check_probability_outputs(outputs: Tensor, single_logit: bool) -> Finding | 
     if outputs.numel() < 2 or not torch.isfinite(outputs).all():
         return None
     low, high = float(outputs.min()), float(outputs.max())
-    in_unit = low >= 0.0 and high <= 1.0 and high - low > 1e-3  # a constant is no probability
+    # a sigmoid's outputs spread over (0, 1); one logit near the class prior's (0.5) does not
+    spread = 0.5 if single_logit else 1e-3
+    in_unit = low >= 0.0 and high <= 1.0 and high - low > spread
     softmax_rows = (
         not single_logit
         and outputs.ndim == 2

@@ -33,16 +33,23 @@ def _rate(facts: RunFacts) -> str:
 
 
 def check_flat(
-    losses: Sequence[float], facts: RunFacts, min_epochs: int, min_drop: float
+    losses: Sequence[float],
+    first_batch: float | None,
+    facts: RunFacts,
+    min_epochs: int,
+    min_drop: float,
 ) -> Finding | None:
-    """Training loss that has not really moved after `min_epochs` epochs (up or down), or that
-    never got below the trivial predictor's loss."""
+    """Training loss that has not really moved after `min_epochs` epochs (up or down) since
+    epoch 0 nor since the first step, or that never got below the trivial predictor's loss."""
     if len(losses) < min_epochs or not all(math.isfinite(v) for v in losses):
         return None
     first, recent = losses[0], sum(losses[-3:]) / len(losses[-3:])
     change = (recent - first) / max(abs(first), 1e-12)
-    flat = abs(change) < min_drop
-    stuck = facts.scale is not None and recent >= (1 - min_drop) * facts.scale
+    # a loss that fell within epoch 0 (an easy task, many steps an epoch) did move
+    fell_early = first_batch is not None and recent < (1 - 10 * min_drop) * first_batch
+    flat = abs(change) < min_drop and not fell_early
+    # the trivial predictor's loss is the bar, unless the predictions already beat chance
+    stuck = facts.scale is not None and recent >= (1 - min_drop) * facts.scale and not facts.learned
     if not (flat or stuck) or change > min_drop:  # rising: check_diverging speaks to that
         return None
     if flat:
@@ -134,7 +141,8 @@ def flat_cause(facts: RunFacts) -> tuple[str, list[Fix], str]:
 def check_diverging(
     losses: Sequence[float], first_batch: float | None, facts: RunFacts, factor: float
 ) -> Finding | None:
-    """Training loss climbing far above where it started (the very first batch's loss)."""
+    """Training loss climbing far above where it started: `factor` times the very first step's
+    loss and the trivial predictor's (a lucky small first batch is no starting point)."""
     finite = [v for v in losses if math.isfinite(v)]
     start = first_batch if first_batch is not None and math.isfinite(first_batch) else None
     if start is None:
@@ -144,17 +152,28 @@ def check_diverging(
     if not finite:
         return None
     worst = max(finite)
-    if worst <= factor * start:
+    if worst <= factor * max(start, facts.scale or 0.0):
         return None
     epoch = list(losses).index(worst)
+    fixes: list[Fix] = [{"data.standardize": True}] if facts.unscaled_inputs else []
+    if facts.lr > 3 * facts.usual_lr:
+        why = f"Each step overshoots the minimum: the learning rate {_rate(facts)} is too large."
+    else:
+        why = (
+            f"Each step overshoots the minimum at learning rate {_rate(facts)}: unscaled inputs "
+            "or targets, or a net that amplifies them, make even a usual rate too large."
+        )
     return finding(
         "loss_diverging",
         f"Training loss climbed from {fmt(start)} at the first step to {fmt(worst)} "
         f"(epoch {epoch} mean), {fmt(worst / max(start, 1e-12))}x where it started.",
-        f"Each step overshoots the minimum: the learning rate {_rate(facts)} is too large for "
-        "this loss surface.",
+        why,
         "Gradient clipping (trainer.gradient_clip_val=1.0) also caps single bad steps.",
-        [{LR: lr_down(facts)}, {LR: lr_down(facts), "trainer.gradient_clip_val": 1.0}],
+        [
+            *fixes,
+            {LR: lr_down(facts)},
+            {LR: lr_down(facts), "trainer.gradient_clip_val": 1.0},
+        ],
         epoch=epoch,
     )
 
@@ -203,14 +222,15 @@ def check_overfit_debug(train: list[float], target: float, facts: RunFacts) -> F
     """In debug=overfit the training loss must fall below `target` times its first value."""
     if not train or min(train) <= target * train[0]:
         return None
+    why, fixes, no_fix = flat_cause(facts)
     return finding(
         "loss_not_decreasing",
         f"debug=overfit: the training loss on a few fixed batches only fell from {fmt(train[0])} "
         f"to {fmt(min(train))} in {len(train)} epochs, not below {target:.0%} of where it began.",
-        "A model that cannot memorise a handful of samples has a bug or too little capacity: "
-        "wrong labels, a detached graph, a learning rate off by orders of magnitude, a net too "
-        "small (a linear model cannot memorise every sample).",
-        "Simplify until it learns: drop regularisation (model.optimizer.weight_decay=0, dropout "
-        "0) and check the labels.",
-        [{LR: lr_up(facts)}, {LR: lr_down(facts)}],
+        "A model that cannot memorise a handful of samples has a bug or too little capacity. "
+        + why,
+        "Simplify until it learns: drop regularisation (weight decay and dropout 0), check the "
+        "labels; a linear model cannot memorise every sample.",
+        fixes,
+        no_fix,
     )

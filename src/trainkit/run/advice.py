@@ -14,7 +14,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from trainkit.cli.preflight import _key_of
 from trainkit.doctor.findings import fmt, value_text
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
@@ -28,7 +27,11 @@ WORDS = {"true", "false", "null", "nan", "inf"}
 INTERPOLATION = re.compile(r"\$\{[^{}'\"]*\}")
 REFERENCE = re.compile(r"\$\{(\.*[\w\-]+(?:\.[\w\-]+)*)\}")
 # What a new run leaves out of its command: it gets a directory of its own and does not resume.
-NEW_RUN = ("hydra.run.dir", "hydra.sweep.dir", "ckpt_path")
+# Left out of a command: a new run of its own (not a resume, not the old directory), one run
+# (not the search a sweep job came from).
+NEW_RUN = ("hydra.run.dir", "hydra.sweep.dir", "ckpt_path", "paths.output_dir", "hparams_search")
+# A fix of the first key means nothing while the second is on: it would replace the fix's value.
+OVERRIDDEN_BY = {"model.optimizer.lr": "tune.lr_find"}
 # Values a new run computes afresh: its own directory, the time it starts.
 RUNTIME = re.compile(r"\$\{\s*(hydra|now):")
 
@@ -57,7 +60,11 @@ class RunAdvisor:
         overrides: list[str],
         config_name: str = "train",
         conf_dir: Path | None = None,
+        command_line: bool = True,
     ) -> None:
+        # command_line=False: `overrides` are not what the run was started with (a run from
+        # Python): the fixes are still checked, but no command can be given
+        self.command_line = command_line
         self.overrides = list(overrides)
         self.config_name = config_name
         self.conf_dir = conf_dir or CONF_DIR
@@ -84,7 +91,7 @@ class RunAdvisor:
                             commands.append(found[1])
         except Exception:  # no config to compose with: no advice rather than a failed run
             pass
-        if not commands:
+        if not commands or not self.command_line:
             return tries, None
         from trainkit.checkpoints.files import train_command  # imports torch: only now
 
@@ -112,7 +119,7 @@ class RunAdvisor:
             self._base = [self.overrides]
         if self._base is None:
             self._base = []
-            own = [o for o in self.overrides if not _key_of(o).startswith("hydra")]
+            own = [o for o in self.overrides if not override_key(o).startswith("hydra")]
             for overrides in (self.overrides, own):
                 with contextlib.suppress(Exception):
                     self._compose(overrides)
@@ -123,7 +130,14 @@ class RunAdvisor:
         return self._base[0]
 
     def _advise(self, fix: dict[str, Any]) -> tuple[str, list[str]] | None:
-        """The try and the command's overrides of one fix, or None if it cannot be valid."""
+        """The try and the command's overrides of one fix, or None if it cannot be valid or
+        would change nothing."""
+        if all(_at(self.tree, key) == value for key, value in fix.items()):
+            return None  # already so in this run
+        fix = dict(fix)
+        for key, switch in OVERRIDDEN_BY.items():
+            if key in fix and _at(self.tree, switch) is True:
+                fix[switch] = False
         base = self._base_overrides()
         edits = self._edits(fix, base)
         if not edits:
@@ -292,14 +306,19 @@ def _command(base: list[str], edits: list[_Edit]) -> list[str]:
     replaced = {i for e in edits for i in e.replaces}
     out = []
     for i, override in enumerate(base):
-        key = _key_of(override)
+        key = override_key(override)
         if i in first:  # keeps the + or ++ that added the key; after a ~ it is back by default
             edit = first[i]
             own = [base[j] for j in edit.replaces if _okey(base[j]) == edit.key]
             out.append(edit.text(re.match(r"\+*", own[0])[0] if own else None))
-        elif i not in replaced and key not in NEW_RUN and not key.startswith("hydra.job."):
+        elif i not in replaced and key not in NEW_RUN and not key.startswith("hydra."):
             out.append(override)
     return out + [e.text() for e in edits if not e.replaces]
+
+
+def override_key(override: str) -> str:
+    """The key an override sets: `+a.b=1` -> `a.b`, `~a` -> `a`."""
+    return override.lstrip("+~").split("=", 1)[0]
 
 
 def _same_key(base: list[str], key: str) -> list[int]:
@@ -313,7 +332,7 @@ def _nulls(override: str, key: str) -> bool:
 
 
 def _okey(override: str) -> str:
-    return _key_of(override).replace("/", ".")  # a group's path (model/scheduler) is its key
+    return override_key(override).replace("/", ".")  # a group's path (model/scheduler) is its key
 
 
 def _at(tree: Any, key: str) -> Any:

@@ -71,6 +71,18 @@ def build(
     return datamodule, model, trainer, history
 
 
+def run_advisor(cfg: DictConfig, overrides: list[str]) -> Any:
+    """What turns the doctor's fixes into overrides valid for this run, and its command (none
+    for a run started from Python: its command line is unknown)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from trainkit.run.advice import RunAdvisor
+
+    known = HydraConfig.initialized()
+    name = HydraConfig.get().job.config_name if known else "train"
+    return RunAdvisor(cfg, overrides, name or "train", command_line=known)
+
+
 def find_doctor(trainer: L.Trainer | None) -> TrainingDoctor | None:
     """The run's training doctor, if it has one."""
     callbacks = trainer.callbacks if trainer is not None else []
@@ -171,10 +183,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             )
             stamper = next(c for c in trainer.callbacks if isinstance(c, ConfigStamp))
             doctor = find_doctor(trainer)
-            if doctor is not None:  # its fixes become overrides valid for this run's config
-                from trainkit.run.advice import RunAdvisor
-
-                doctor.advisor = RunAdvisor(cfg, overrides)
+            if doctor is not None and trainer.global_rank == 0:
+                doctor.advisor = run_advisor(cfg, overrides)
             if resume:
                 stamper.expected_data = resume.data_fingerprint
             if cfg.get("tune") and cfg.tune.lr_find and not resume:
