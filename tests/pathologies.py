@@ -95,3 +95,17 @@ class DeepSigmoidNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)
+
+
+class FrozenMLP(nn.Module):
+    """An MLP whose every weight is frozen (requires_grad=False): nothing can train."""
+
+    def __init__(
+        self, in_features: int, out_features: int, hidden: int = 32, dropout: float = 0.1
+    ) -> None:
+        super().__init__()
+        self.net = mlp(in_features, out_features, hidden, dropout)
+        self.net.requires_grad_(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)

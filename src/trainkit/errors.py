@@ -11,6 +11,10 @@ class TrainkitError(Exception):
     """A mistake in config, data or checkpoint that the user can fix; shown without a traceback."""
 
 
+class LabelError(TrainkitError):
+    """Class labels the task cannot take (outside 0..C-1): the doctor's labels_out_of_range."""
+
+
 class ForeignRunError(TrainkitError):
     """A refusal about a run directory that belongs to another run (in use, or not ours to
     change): nothing may be written there, not even a summary.json of this failed attempt."""

@@ -400,3 +400,31 @@ def test_gradient_accumulation_is_no_divergence(tmp_path):
         ["+experiment=tiny_binary", "+trainer.accumulate_grad_batches=4", "trainer.max_epochs=6"],
     )
     assert not [d for d in summary["diagnostics"] if d["severity"] != "info"]
+
+
+def test_a_wholly_frozen_net_is_named_before_any_step(tmp_path):
+    overrides = ["+experiment=tiny_binary", "model.net._target_=pathologies.FrozenMLP"]
+    with pytest.raises(TrainkitError, match="requires_grad"):
+        run(tmp_path, overrides)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert [d["code"] for d in summary["diagnostics"]] == ["vanishing_gradients"]
+    assert summary["diagnostics"][0]["try"] == []
+
+
+def test_labels_refused_while_loading_are_labels_out_of_range(tmp_path):
+    table = tmp_path / "neg.csv"
+    rows = [f"{i % 7},{(i * 3) % 5},{i % 3 - 1}" for i in range(60)]
+    table.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    overrides = [
+        "+experiment=tiny_multiclass",
+        "data=csv",
+        f"data.path={table}",
+        "data.num_features=2",
+        "data.num_classes=3",
+    ]
+    with pytest.raises(TrainkitError, match="relabel"):
+        run(tmp_path, overrides)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    found = {d["code"]: d for d in summary["diagnostics"]}
+    assert found["labels_out_of_range"]["severity"] == "error"
+    assert "num_classes=3" not in found["labels_out_of_range"]["message"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainkit.errors import TrainkitError
+from trainkit.errors import LabelError, TrainkitError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -65,7 +65,7 @@ def class_indices(
     if labels.min() < 0:
         row = int(np.flatnonzero(labels < 0)[0])
         place = f"line {lines[row]}" if lines else f"row {row + 1}"
-        raise TrainkitError(
+        raise LabelError(
             f"{name}: class labels must be 0..C-1, but {what} holds {labels[row]} ({place}); "
             f"{relabel(np.unique(labels).tolist())}."
         )

@@ -13,9 +13,9 @@ from torch import Tensor
 from trainkit.compat.lightning import logs_this_step
 from trainkit.doctor import data_checks as dc
 from trainkit.doctor import observe as obs
+from trainkit.doctor import training_checks as tc
 from trainkit.doctor.diagnose import WEIGHT_SPECS, diagnose
-from trainkit.doctor.findings import Advisor, Finding, finding, fmt, print_findings
-from trainkit.doctor.training_checks import LR, lr_down
+from trainkit.doctor.findings import Advisor, Finding, print_findings
 from trainkit.errors import TrainkitError
 
 # Findings made before or during training (the rest are judged once training ends).
@@ -106,6 +106,10 @@ class TrainingDoctor(L.Callback):
                 configured if configured else group.get("initial_lr", group["lr"])
             )
         self.inspect_data(trainer.datamodule, pl_module)
+        frozen = dc.check_trainable(pl_module)
+        if frozen is not None:
+            self.add(frozen)
+            raise TrainkitError(frozen.message)
         # where the weights start: how far they move, and how large they were made
         self._start_weights = obs.weight_snapshot(pl_module)
         if self.start_init_scale is None:
@@ -128,33 +132,13 @@ class TrainingDoctor(L.Callback):
                 and (outputs.ndim == 1 or outputs.shape[-1] == 1)
             )
         num_classes = getattr(pl_module, "num_classes", None)
-        if num_classes:
-            labels = dc.check_labels({s: y for s, (_, y) in data.items()}, num_classes)
-            if labels is not None:
-                self.add(labels)
-                raise TrainkitError(labels.message)
-            if "train" in data:
-                weighted = any(getattr(pl_module, k, None) is not None for k in WEIGHT_SPECS)
-                self.imbalance_ratio = dc.imbalance_ratio(data["train"][1], num_classes)
-                self.add(
-                    dc.check_imbalance(
-                        data["train"][1],
-                        num_classes,
-                        t["imbalance_ratio"],
-                        weighted,
-                        self.single_logit,
-                    )
-                )
-        if "train" in data:
-            x = data["train"][0]
-            if x.is_floating_point():
-                self.add(
-                    dc.check_scaling(
-                        x, t["scale_mean_tol"], t["scale_std_low"], t["scale_std_high"]
-                    )
-                )
-            others = {s: d[0] for s, d in data.items() if s != "train"}
-            self.add(dc.check_overlap(x, others, t["overlap_max_rows"]))
+        if num_classes and "train" in data:
+            self.imbalance_ratio = dc.imbalance_ratio(data["train"][1], num_classes)
+        weighted = any(getattr(pl_module, k, None) is not None for k in WEIGHT_SPECS)
+        for found in dc.check_data(data, num_classes, t, weighted, self.single_logit):
+            self.add(found)
+            if found.severity == "error":  # labels the loss cannot take: stop before a step
+                raise TrainkitError(found.message)
 
     # -- during training: cheap, on the device ---------------------------------------------------
     def on_before_optimizer_step(
@@ -250,44 +234,15 @@ class TrainingDoctor(L.Callback):
 
     def _non_finite(self, trainer: L.Trainer, where: str, value: float) -> Finding:
         """The finding for a loss gone NaN/Inf, with the cause the run's curves point to."""
-        facts = self._lr_facts(trainer)
         norms = [v for _, v in self.grad_norms] + [float(v) for _, v in self._pending]
-        norms = [v for v in norms if math.isfinite(v)]
-        losses = [self.train_losses[e] for e in sorted(self.train_losses)]
-        calm = (
-            len(norms) >= 5
-            and max(norms[-3:]) < 10 * statistics.median(norms)
-            and (len(losses) < 2 or losses[-1] <= losses[0])
-            and facts.lr <= 3 * facts.usual_lr
-        )
-        seen = (
+        return tc.check_non_finite(
             f"The {where} loss became {value} at epoch {trainer.current_epoch} (step "
             f"{trainer.global_step}); training was stopped and the last good checkpoints were "
-            "kept."
-        )
-        if calm:  # nothing grew before it: the arithmetic, not the step size
-            fell = " the loss fell and" if len(losses) >= 2 else ""
-            return finding(
-                "non_finite_loss",
-                f"{seen} Until then{fell} the gradient norm stayed steady (median "
-                f"{fmt(statistics.median(norms))}).",
-                "A NaN out of a calm run comes from the net's or the loss's own arithmetic: "
-                "log(0), division by zero, sqrt of a negative, or a NaN in the data.",
-                no_fix="find the operation that makes the NaN (torch.autograd.set_detect_anomaly"
-                "(True) names it) and guard it, e.g. with a small epsilon.",
-                epoch=trainer.current_epoch,
-            )
-        down = lr_down(facts)
-        return finding(
-            "non_finite_loss",
-            seen,
-            f"Once a loss is NaN or Inf every later step is garbage. The steps were too large "
-            f"for the loss surface: learning rate {fmt(facts.lr)} ({facts.optimizer} usually "
-            f"trains at about {fmt(facts.usual_lr)}).",
-            "If a smaller rate does not cure it, look for log(0) and division by zero in the "
-            "net, and for unscaled inputs.",
-            [{LR: down, "trainer.gradient_clip_val": 1.0}, {LR: down}],
-            epoch=trainer.current_epoch,
+            "kept.",
+            [v for v in norms if math.isfinite(v)],
+            [self.train_losses[e] for e in sorted(self.train_losses)],
+            self._lr_facts(trainer),
+            trainer.current_epoch,
         )
 
     def _lr_facts(self, trainer: L.Trainer) -> obs.RunFacts:

@@ -9,6 +9,34 @@ from trainkit.data.values import label_fix
 from trainkit.doctor.findings import Finding, finding, fmt
 
 
+def check_data(
+    data: dict[str, tuple[Tensor, Tensor]],
+    num_classes: int | None,
+    t: dict,
+    weighted: bool,
+    single_logit: bool,
+) -> list[Finding]:
+    """The checks before the first step, on each split's (x, y), in order (labels first: they
+    stop the run); `t` holds the doctor's thresholds."""
+    found: list[Finding | None] = []
+    if num_classes:
+        found.append(check_labels({s: y for s, (_, y) in data.items()}, num_classes))
+        if "train" in data:
+            y = data["train"][1]
+            found.append(
+                check_imbalance(y, num_classes, t["imbalance_ratio"], weighted, single_logit)
+            )
+    if "train" in data:
+        x = data["train"][0]
+        if x.is_floating_point():
+            found.append(
+                check_scaling(x, t["scale_mean_tol"], t["scale_std_low"], t["scale_std_high"])
+            )
+        others = {s: d[0] for s, d in data.items() if s != "train"}
+        found.append(check_overlap(x, others, t["overlap_max_rows"]))
+    return [f for f in found if f is not None]
+
+
 def check_labels(targets: dict[str, Tensor], num_classes: int) -> Finding | None:
     """Every class label must lie in [0, num_classes); the fix depends on what the labels are."""
     bad = {}
@@ -141,4 +169,18 @@ def check_overlap(
         "optimistic (leakage).",
         no_fix="remove duplicate rows before splitting (e.g. drop_duplicates), or split by a "
         "group key so copies stay together.",
+    )
+
+
+def check_trainable(model: torch.nn.Module) -> Finding | None:
+    """A model none of whose weights takes a gradient cannot train at all."""
+    if any(p.requires_grad for p in model.parameters()):
+        return None
+    return finding(
+        "vanishing_gradients",
+        "No weight of the model takes a gradient: every parameter has requires_grad=False, so "
+        "training cannot change anything.",
+        "A frozen net (e.g. a pretrained one loaded with everything frozen) needs at least its "
+        "head to train.",
+        no_fix="set requires_grad=True on the layers to train (at least the last one).",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
 from trainkit.doctor.findings import Finding, Fix, finding, fmt
@@ -233,4 +234,40 @@ def check_overfit_debug(train: list[float], target: float, facts: RunFacts) -> F
         "labels; a linear model cannot memorise every sample.",
         fixes,
         no_fix,
+    )
+
+
+def check_non_finite(
+    seen: str, norms: list[float], losses: list[float], facts: RunFacts, epoch: int
+) -> Finding:
+    """A loss gone NaN/Inf (`seen` says where): blamed on the step size when something grew
+    before it or the rate is high, on the net's arithmetic when the run was calm."""
+    calm = (
+        len(norms) >= 5
+        and max(norms[-3:]) < 10 * statistics.median(norms)
+        and (len(losses) < 2 or losses[-1] <= losses[0])
+        and facts.lr <= 3 * facts.usual_lr
+    )
+    if calm:  # nothing grew before it: the arithmetic, not the step size
+        fell = " the loss fell and" if len(losses) >= 2 else ""
+        return finding(
+            "non_finite_loss",
+            f"{seen} Until then{fell} the gradient norm stayed steady (median "
+            f"{fmt(statistics.median(norms))}).",
+            "A NaN out of a calm run comes from the net's or the loss's own arithmetic: "
+            "log(0), division by zero, sqrt of a negative, or a NaN in the data.",
+            no_fix="find the operation that makes the NaN (torch.autograd.set_detect_anomaly"
+            "(True) names it) and guard it, e.g. with a small epsilon.",
+            epoch=epoch,
+        )
+    down = lr_down(facts)
+    return finding(
+        "non_finite_loss",
+        seen,
+        "Once a loss is NaN or Inf every later step is garbage. The steps were too large for "
+        f"the loss surface: learning rate {_rate(facts)}.",
+        "If a smaller rate does not cure it, look for log(0) and division by zero in the net, "
+        "and for unscaled inputs.",
+        [{LR: down, "trainer.gradient_clip_val": 1.0}, {LR: down}],
+        epoch=epoch,
     )

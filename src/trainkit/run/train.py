@@ -21,8 +21,8 @@ from trainkit.checkpoints.interrupt import TrainingInterrupted, deferred_signals
 from trainkit.checkpoints.resume import Resume, resume_advice, task_overrides
 from trainkit.cli.config_checks import check_config
 from trainkit.compat.lightning import defined_hooks_only
-from trainkit.doctor import TrainingDoctor
-from trainkit.errors import MachineFault, TrainkitError, user_error
+from trainkit.doctor import Finding, TrainingDoctor
+from trainkit.errors import LabelError, MachineFault, TrainkitError, user_error
 from trainkit.report.summary import empty_summary, print_summary, write_summary_if_room
 from trainkit.report.tensorboard import (
     curves_version,
@@ -219,6 +219,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 raise
             error = user_error(exc)
             summary["error"] = str(error or f"{type(exc).__name__}: {exc}")
+            if isinstance(error, LabelError):  # found while loading, before the doctor looked
+                summary["diagnostics"] = label_diagnostic(summary.get("diagnostics"), error)
             if isinstance(error, MachineFault) and phase != "setup":  # e.g. the disk filled up
                 advice = resume_advice(overrides, run_dir, trained=phase == "test")
                 command = advice.get("resume_command")
@@ -232,6 +234,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 with deferred_signals():
                     finish(cfg, trainer, summary, run_dir)
     return summary
+
+
+def label_diagnostic(diagnostics: list | None, error: LabelError) -> list[dict[str, Any]]:
+    """The run's diagnostics with labels_out_of_range for labels the data loading refused."""
+    diagnostics = list(diagnostics or [])
+    if all(d.get("code") != "labels_out_of_range" for d in diagnostics):
+        message = f"{error} No config setting fixes this: the labels must change in the data."
+        diagnostics.append(
+            {**Finding("labels_out_of_range", message, verbatim=True).to_dict(), "try": []}
+        )
+    return diagnostics
 
 
 def fit_summary(trainer: L.Trainer, history: MetricHistory, run_dir: Path) -> dict[str, Any]:
