@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
-import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +13,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from trainkit.doctor.findings import fmt, value_text
+from trainkit.run.targets import accepts
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 ABSENT = object()
-# Hydra's own keys of an instantiable node, taken whatever the target.
-HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
-KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 # A string Hydra's override grammar reads back as the same string without quotes.
 PLAIN = re.compile(r"[A-Za-z_/][\w/\-.+@%]*")
 WORDS = {"true", "false", "null", "nan", "inf"}
@@ -163,7 +159,7 @@ class RunAdvisor:
                 edits[node] = edit
             elif kind in ("set", "add"):
                 parent = _at(self.tree, key.rpartition(".")[0]) if "." in key else self.tree
-                if kind == "add" and not _accepts(parent, key.rpartition(".")[2]):
+                if kind == "add" and not accepts(parent, key.rpartition(".")[2]):
                     return None
                 edits[key] = _Edit(key, _rounded(value), "+" if kind == "add" else "")
                 edits[key].replaces = _same_key(base, key)
@@ -236,50 +232,11 @@ def _place(edit: _Edit, key: str, value: Any, base: list[str]) -> bool:
         parent = parent.get(part)
         if not isinstance(parent, dict):
             return False
-    if leaf not in parent and not _accepts(parent, leaf):
+    if leaf not in parent and not accepts(parent, leaf):
         return False
     parent[leaf] = _rounded(value)
     edit.replaces += [i for i in _same_key(base, key) if i not in edit.replaces]
     return True
-
-
-def _accepts(node: Any, name: str) -> bool:
-    """Whether a new key `name` may go into `node`: any plain dict takes it; an instantiable
-    node only if its target takes an argument of that name."""
-    if not isinstance(node, dict):
-        return False
-    target = node.get("_target_")
-    if target is None or name in HYDRA_KEYS:
-        return True
-    from hydra.utils import get_object
-
-    hydra_log = logging.getLogger("hydra.utils")
-    level = hydra_log.level
-    hydra_log.setLevel(logging.CRITICAL)  # a target that does not import is an answer here
-    try:
-        return _takes(get_object(str(target)), name)
-    except Exception:
-        return False
-    finally:
-        hydra_log.setLevel(level)
-
-
-def _takes(target: Any, name: str) -> bool:
-    """Whether calling `target` takes a keyword argument `name`. A class's **kwargs are taken to
-    go on to its base class's __init__ (as they conventionally do), so that one must take it."""
-    if inspect.isclass(target):
-        inits = [vars(k)["__init__"] for k in target.__mro__ if "__init__" in vars(k)]
-    else:
-        inits = [target]
-    for i, init in enumerate(inits):
-        if init is object.__init__:  # **kwargs no base __init__ names: kept by the class itself
-            return i > 0
-        params = inspect.signature(init).parameters.values()
-        if any(p.name == name and p.kind in KEYWORD for p in params):
-            return True
-        if not any(p.kind == p.VAR_KEYWORD for p in params):
-            return False
-    return True  # a function's **kwargs
 
 
 def _runtime(tree: dict[str, Any], key: str, text: str, seen: set[str] | None = None) -> bool:
