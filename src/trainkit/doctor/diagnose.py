@@ -51,6 +51,7 @@ def run_facts(
         train_beat_baseline=scale is not None and math.isfinite(recent) and recent < 0.9 * scale,
         stopped_early=early is not None and getattr(early, "stopped_epoch", 0) > 0,
         learned=_beats_chance(doctor, trainer, baseline),
+        train_loss=recent if math.isfinite(recent) else None,
         regression="val/acc" not in baseline and "val/r2" in baseline,
     ), baseline
 

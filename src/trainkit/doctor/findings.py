@@ -149,11 +149,15 @@ def print_findings(findings: list[Finding]) -> None:
     order = {"error": 0, "warning": 1, "info": 2}
     colour = {"error": "red", "warning": "yellow", "info": "cyan"}
     console.print("[bold]Training doctor:[/bold]")
+    shown: set[str] = set()
     for f in sorted(findings, key=lambda f: order[f.severity]):
         # the words carry paths and overrides ([a,b]): never read as markup
         console.print(
             f"[{colour[f.severity]}]{f.severity} {f.code}[/]: {escape(f.message)}",
             highlight=False,
         )
-        if f.command:
+        if f.command in shown:  # findings of one cause share their fix
+            console.print("  run: the command above", highlight=False)
+        elif f.command:
             console.print(f"  run: {f.command}", highlight=False, soft_wrap=True, markup=False)
+            shown.add(f.command)

@@ -58,7 +58,7 @@ def check_gradients(
             f"The first layer's largest gradient is {fmt(depth_ratio)} times the last layer's: "
             "the gradient fades on its way back through the net"
         )
-    elif tail < vanish * scale:
+    elif tail < vanish * scale and not _fitted(facts):
         seen = f"The gradient norm is (near) zero: median {fmt(tail)} late in training"
     else:
         return None
@@ -71,6 +71,15 @@ def check_gradients(
         "ReLU biases far below zero; sigmoid/tanh stacks: use ReLU), remove .detach() or "
         "torch.no_grad() from forward, make sure every layer has requires_grad=True, and try "
         "fewer layers or normalisation layers.",
+    )
+
+
+def _fitted(facts: RunFacts) -> bool:
+    """A training loss near zero next to the trivial one: tiny gradients are then earned."""
+    return (
+        facts.train_loss is not None
+        and facts.scale is not None
+        and (facts.train_loss < 1e-3 * facts.scale)
     )
 
 

@@ -139,6 +139,7 @@ class RunFacts:
     train_beat_baseline: bool = False  # the training loss got clearly below the trivial one
     stopped_early: bool = False  # early stopping ended training
     learned: bool = False  # the validation predictions beat chance (classifiers)
+    train_loss: float | None = None  # the mean training loss of the last epochs
     regression: bool = False  # the loss is a squared error: gradients scale with its root
 
 
