@@ -172,6 +172,8 @@ def barebones_ms(
 
 
 NO_BAR = ["callbacks.progress_bar=null", "+trainer.enable_progress_bar=false"]
+# the same run without the training doctor: what it costs a step
+NO_DOCTOR = [*NO_BAR, "callbacks.doctor=null"]
 
 
 def trainkit_config(
@@ -316,12 +318,15 @@ def cpu_table(out: Path, tiny: bool) -> None:
             with_bar = trainkit_config(data, out / f"{label}-bar", common)
             fast_hooks = ["fast_callback_hooks=true", *NO_BAR]
             defined_only = trainkit_config(data, out / f"{label}-fast", [*common, *fast_hooks])
+            no_doctor = trainkit_config(data, out / f"{label}-nodoc", [*common, *NO_DOCTOR])
             ms["bar"] = trainkit_ms(with_bar, make_net(), warmup)
             ms["fast"] = trainkit_ms(defined_only, make_net(), warmup)
+            ms["nodoc"] = trainkit_ms(no_doctor, make_net(), warmup)
         return x, y, ms
 
     x, y, ms = compare("mlp", (30,), 2, tiny_mlp)
     hand, bare, ours, bar, fast = (ms[k] for k in ("hand", "bare", "ours", "bar", "fast"))
+    doctor = ms["ours"] - ms["nodoc"]
     rows += [
         ("tiny MLP: hand-written loop", hand, "1.00"),
         ("tiny MLP: Lightning barebones", bare, f"{bare / hand:.2f} x hand"),
@@ -333,6 +338,7 @@ def cpu_table(out: Path, tiny: bool) -> None:
             fast,
             f"{fast / bare:.2f} x barebones",
         ),
+        ("tiny MLP: trainkit step without the doctor", ms["nodoc"], f"doctor {doctor / ours:.1%}"),
     ]
 
     rounds = 3 if tiny else 20
