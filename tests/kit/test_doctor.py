@@ -428,3 +428,15 @@ def test_labels_refused_while_loading_are_labels_out_of_range(tmp_path):
     found = {d["code"]: d for d in summary["diagnostics"]}
     assert found["labels_out_of_range"]["severity"] == "error"
     assert "num_classes=3" not in found["labels_out_of_range"]["message"]
+
+
+def test_weight_movement_is_measured_from_a_copy():
+    from trainkit.doctor.observe import weight_movement, weight_snapshot
+
+    net = torch.nn.Linear(4, 3)
+    start = weight_snapshot(net)
+    assert weight_movement(net, start) == 0.0
+    with torch.no_grad():
+        net.weight.mul_(2.0)
+        net.bias.mul_(2.0)
+    assert weight_movement(net, start) == pytest.approx(1.0)  # every weight moved its own size

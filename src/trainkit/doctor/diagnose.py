@@ -71,6 +71,11 @@ def diagnose(doctor: Any, trainer: L.Trainer, pl_module: L.LightningModule) -> l
     found: list[Finding | None] = []
     t = doctor.t
     facts, baseline = run_facts(doctor, trainer, pl_module)
+    outputs = obs.sample_outputs(pl_module, doctor._val_inputs)
+    if outputs is not None and getattr(pl_module, "num_classes", None):
+        squashed = check_probability_outputs(outputs, doctor.single_logit)
+        facts.squashed = squashed is not None  # the cause of whatever else went wrong
+        found.append(squashed)
     train = [doctor.train_losses[e] for e in sorted(doctor.train_losses)]
     # judged on the whole data only; debug runs see a few batches on purpose
     partial = t["expect_overfit"] or _partial(trainer)
@@ -107,9 +112,6 @@ def diagnose(doctor: Any, trainer: L.Trainer, pl_module: L.LightningModule) -> l
                         record["confusion"], facts, t["collapse_share"], t["collapse_excess"]
                     )
                 )
-    outputs = obs.sample_outputs(pl_module, doctor._val_inputs)
-    if outputs is not None and getattr(pl_module, "num_classes", None):
-        found.append(check_probability_outputs(outputs, doctor.single_logit))
     dead, depth = obs.gradient_reach(pl_module, doctor._grad_max)
     if len(doctor.grad_norms) < 3:  # a step or two: a zero-initialised head proves nothing yet
         return found

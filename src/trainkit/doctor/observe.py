@@ -140,6 +140,7 @@ class RunFacts:
     stopped_early: bool = False  # early stopping ended training
     learned: bool = False  # the validation predictions beat chance (classifiers)
     train_loss: float | None = None  # the mean training loss of the last epochs
+    squashed: bool = False  # the net's outputs are probabilities fed to a logits loss
     regression: bool = False  # the loss is a squared error: gradients scale with its root
 
 
@@ -179,7 +180,7 @@ def weight_snapshot(pl_module: L.LightningModule) -> list[Tensor]:
     params = [p for p in pl_module.parameters() if p.requires_grad]
     total = sum(p.numel() for p in params)
     stride = max(1, -(-total // MAX_SNAPSHOT))
-    return [_sample(p, stride).cpu() for p in params]
+    return [_sample(p, stride).cpu().clone() for p in params]  # a copy, never a view
 
 
 def _sample(p: Tensor, stride: int) -> Tensor:

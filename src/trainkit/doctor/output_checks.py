@@ -9,11 +9,8 @@ from torch import Tensor
 
 from trainkit.doctor.findings import Finding, Fix, finding, fmt
 from trainkit.doctor.observe import RunFacts
-from trainkit.doctor.training_checks import flat_cause
+from trainkit.doctor.training_checks import RAW_TARGET_VARIANCE, flat_cause
 
-# a regression loss (MSE of the trivial predictor: the target's variance) above this means a
-# target in raw units far from the net's outputs of order one
-RAW_TARGET_VARIANCE = 100.0
 # how unlikely the rare class's misses must be for a model with recall 0.5 on it
 PARADOX_EVIDENCE = 0.05
 
@@ -141,7 +138,8 @@ def _paradox(
 def _no_signal_cause(facts: RunFacts) -> tuple[str, list[Fix], str]:
     """Why a model learned nothing that carries over: the optimisation (a training loss that
     never beat the trivial predictor) or the data (one that did, by memorising)."""
-    if facts.train_beat_baseline:
+    regression_scale = facts.regression and (facts.scale or 0) > RAW_TARGET_VARIANCE
+    if facts.train_beat_baseline and not facts.squashed and not regression_scale:
         return (
             "The model fits its training samples, but nothing it learned carries over to new ones.",
             [],
@@ -159,16 +157,7 @@ def _regression_verdict(
         return None
     r2 = best.get("val/r2")
     extra = f" (val r2 {fmt(r2)})" if r2 is not None else ""
-    if base > RAW_TARGET_VARIANCE:
-        why, fixes, no_fix = (
-            f"The target varies by {fmt(math.sqrt(base))} around its mean while a fresh net "
-            "outputs values of order one: most of training is spent reaching the target's "
-            "scale, and the loss is dominated by it.",
-            [{"data.standardize_target": True}],
-            "",
-        )
-    else:
-        why, fixes, no_fix = _no_signal_cause(facts)
+    why, fixes, no_fix = _no_signal_cause(facts)
     return finding(
         "no_better_than_baseline",
         f"Best validation loss {fmt(loss)}{extra} is no better than predicting the training "

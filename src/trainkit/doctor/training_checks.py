@@ -12,6 +12,9 @@ from trainkit.doctor.observe import RunFacts
 LR = "model.optimizer.lr"
 # weights that moved less than this share of their size over a whole run did not train
 STILL = 1e-3
+# a regression loss (MSE of the trivial predictor: the target's variance) above this means a
+# target in raw units far from the net's outputs of order one
+RAW_TARGET_VARIANCE = 100.0
 
 
 def lr_down(facts: RunFacts) -> float:
@@ -81,6 +84,21 @@ def check_flat(
 def flat_cause(facts: RunFacts) -> tuple[str, list[Fix], str]:
     """Why a loss does not move, from what the run measured: the weights' movement, the
     clipping, the learning rate, their starting scale."""
+    if facts.squashed:
+        return (
+            "The net's outputs are already probabilities (see probabilities_into_logits_loss): "
+            "the loss squashes them a second time, so its gradients fade and it cannot fit.",
+            [],
+            "remove the final sigmoid/softmax from the net and return raw scores.",
+        )
+    if facts.regression and facts.scale is not None and facts.scale > RAW_TARGET_VARIANCE:
+        return (
+            f"The target varies by {fmt(math.sqrt(facts.scale))} around its mean while a fresh "
+            "net outputs values of order one: most of training is spent reaching the target's "
+            "scale, and the loss is dominated by it.",
+            [{"data.standardize_target": True}],
+            "",
+        )
     moved = facts.moved
     still = moved is not None and moved < STILL
     how_far = f" (the weights moved {moved:.2g} of their size)" if moved is not None else ""
