@@ -95,6 +95,8 @@ KEPT_ALWAYS = (
     "src/my_project/__init__.py",
     "src/my_project/data/__init__.py",
     "src/my_project/nets/__init__.py",
+    # the doctor's no-false-alarm runs, over whichever examples are kept
+    "tests/examples/test_doctor_healthy.py",
 )
 # The template's own test of this script: it starts fresh clones, which a started project is not.
 TEMPLATE_ONLY = ("tests/kit/test_new_project.py",)
