@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from trainkit.doctor.findings import Finding, finding, fmt
 from trainkit.doctor.observe import RunFacts
-from trainkit.doctor.training_checks import LR, lr_down
+from trainkit.doctor.training_checks import LR, REINIT, huge_init, lr_down
 
 
 def _share(value: float) -> str:
@@ -92,15 +92,13 @@ def _exploding(head: float, tail: float, peak: float, scale: float, facts: RunFa
         f"The gradient norm {trend} (peak {fmt(peak)}), {fmt(tail / scale)} times the loss's "
         f"scale ({fmt(scale)}: the trivial predictor's loss, or its root for a squared error)."
     )
-    if facts.init_scale is not None and facts.init_scale > 30:
+    if huge_init(facts):
         return finding(
             "exploding_gradients",
             seen,
-            f"The net's initial weights are {fmt(facts.init_scale / 0.6)} times the size of a "
-            "standard initialisation: its outputs, loss and gradients are all that much too "
-            "large, and no learning rate brings them back in reasonable time.",
-            no_fix="initialise the net's weights with PyTorch's defaults (or "
-            "nn.init.kaiming_uniform_) instead of scaling them up.",
+            f"{huge_init(facts)}: its outputs, loss and gradients are all that much too large, "
+            "and no learning rate brings them back in reasonable time.",
+            no_fix=REINIT,
         )
     scaling = [{"data.standardize": True}] if facts.unscaled_inputs else []
     return finding(

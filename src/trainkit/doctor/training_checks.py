@@ -17,6 +17,24 @@ STILL = 1e-3
 RAW_TARGET_VARIANCE = 100.0
 
 
+# a net's starting weights this many times a standard initialisation's (rms x sqrt(fan_in))
+HUGE_INIT = 30.0
+REINIT = (
+    "initialise the net's weights with PyTorch's defaults (or nn.init.kaiming_uniform_) "
+    "instead of scaling them up."
+)
+
+
+def huge_init(facts: RunFacts) -> str:
+    """The words for weights initialised far too large, or "" when they were not."""
+    if facts.init_scale is None or facts.init_scale <= HUGE_INIT:
+        return ""
+    return (
+        f"The net's initial weights are {fmt(facts.init_scale / 0.6)} times the size of a "
+        "standard initialisation"
+    )
+
+
 def lr_down(facts: RunFacts) -> float:
     """A learning rate that should stop a loss blowing up, in one run: the optimiser's usual
     rate when the run's is far above it, else a tenth of the run's."""
@@ -111,14 +129,12 @@ def flat_cause(facts: RunFacts) -> tuple[str, list[Fix], str]:
             [{"trainer.gradient_clip_val": 1.0}, {"trainer.gradient_clip_val": None}],
             "",
         )
-    if facts.init_scale is not None and facts.init_scale > 30:
+    if huge_init(facts):
         return (
-            f"The net's initial weights are {fmt(facts.init_scale / 0.6)} times the size of a "
-            "standard initialisation: its outputs are so large that the steps cannot bring "
-            "them back in any reasonable time.",
+            f"{huge_init(facts)}: its outputs are so large that the steps cannot bring them back "
+            "in any reasonable time.",
             [],
-            "initialise the net's weights with PyTorch's defaults (or nn.init.kaiming_uniform_) "
-            "instead of scaling them up.",
+            REINIT,
         )
     if facts.lr < facts.usual_lr / 10:
         return (
